@@ -138,9 +138,9 @@ def _merge(base: Tree, top: Mapping[str, Any]) -> Tree:
 def _has(tree: Tree, path: tuple[str | int, ...]) -> bool:
     node: Any = tree
     for part in path:
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and part < len(node)
-        ):
+        if isinstance(node, dict) and part in node:  # noqa: SIM114  (mypy narrows each branch)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
         else:
             return False
