@@ -27,7 +27,7 @@ class ClikdProgram(Program):
         chosen = self.args.config.value
         if chosen:
             os.environ["CLIKD_CONFIG"] = str(Path(chosen).expanduser().resolve())
-            self.args.config.value = None
+            self.args.config.set_value(None, cast=False)
         super().update_config(merge=merge)
 
     def print_version(self) -> None:

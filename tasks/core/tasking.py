@@ -9,7 +9,6 @@ from typing import Any, ParamSpec, TypeVar
 from invoke.exceptions import Exit
 from invoke.tasks import Task, task
 
-from tasks.core import console
 from tasks.core.errors import ClikdError, ExitCode
 
 P = ParamSpec("P")
@@ -35,9 +34,13 @@ def clikd_task(
             try:
                 return body(*args, **kw)
             except ClikdError as error:
+                from tasks.core import console  # Rich loads only when there is something to show
+
                 console.show_error(error, as_json=as_json)
                 raise Exit(code=int(error.exit_code)) from None
             except KeyboardInterrupt:
+                from tasks.core import console
+
                 console.err.print("\n[yellow]interrupted[/]: a rerun picks up from where this stopped")
                 raise Exit(code=int(ExitCode.INTERRUPTED)) from None
 

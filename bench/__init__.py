@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one goal and records it in BENCHMARKS.md."""

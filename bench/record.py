@@ -1,0 +1,44 @@
+"""Write one section of BENCHMARKS.md, leaving the other sections as they are."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FILE = ROOT / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, "
+        f"Python {platform.python_version()}, commit {commit or 'uncommitted'}"
+    )
+
+
+def write_section(key: str, title: str, body: str) -> None:
+    """Replace (or append) the section between ``<!-- key -->`` markers."""
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = (
+        f"<!-- {key} -->\n## {title}\n\nMeasured {today} on {machine()}.\n\n{body.strip()}\n<!-- /{key} -->"
+    )
+    text = FILE.read_text(encoding="utf-8") if FILE.exists() else "# Benchmarks\n\nEach section is written by the script named in it.\n"
+    pattern = re.compile(rf"<!-- {re.escape(key)} -->.*?<!-- /{re.escape(key)} -->", re.S)
+    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    FILE.write_text(text, encoding="utf-8")
