@@ -94,7 +94,7 @@ class Source:
                 for p in sorted(base.iterdir())
                 if p.is_file()
             ]
-        return [(path, text) for path, text in self._git_files(folder)]
+        return list(self._git_files(folder))
 
     def _git_files(self, folder: str) -> Iterable[tuple[str, str]]:
         import git
@@ -112,7 +112,7 @@ class Source:
         try:
             tree = commit.tree / path
         except KeyError:
-            return []
+            return
         for blob in sorted(tree.blobs, key=lambda b: b.name):
             yield f"{folder}/{blob.name}", normalise(blob.data_stream.read())
 
@@ -180,11 +180,13 @@ def new_migration(root: Path, store: str, name: str, *, now: dt.datetime | None 
     return path
 
 
+_PG_TEMPLATE = (
+    "-- {name}\n-- Runs in one transaction together with its history row. For statements that cannot\n"
+    "-- (CREATE INDEX CONCURRENTLY), put this line first: -- clikd:no-transaction\n\n"
+)
 TEMPLATES = {
-    "auth": "-- {name}\n-- Runs in one transaction together with its history row. For statements that cannot\n"
-    "-- (CREATE INDEX CONCURRENTLY), put this line first: -- clikd:no-transaction\n\n",
-    "main": "-- {name}\n-- Runs in one transaction together with its history row. For statements that cannot\n"
-    "-- (CREATE INDEX CONCURRENTLY), put this line first: -- clikd:no-transaction\n\n",
+    "auth": _PG_TEMPLATE,
+    "main": _PG_TEMPLATE,
     "scylla": "-- {name}\n-- CQL has no transactional DDL: write every statement so that it can run twice\n"
     "-- (CREATE TABLE IF NOT EXISTS, ALTER ... ADD only once). Tables live in the branch's keyspace;\n"
     "-- do not name a keyspace.\n\n",

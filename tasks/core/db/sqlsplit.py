@@ -29,7 +29,7 @@ def _only_comments(text: str, cql: bool) -> bool:
     return not re.sub(pattern, "", stripped).strip()
 
 
-def split(text: str, *, cql: bool = False) -> list[Statement]:
+def split(text: str, *, cql: bool = False) -> list[Statement]:  # noqa: PLR0912, PLR0915 (one scanner loop)
     """Statements of ``text`` without their terminating semicolons; comment-only chunks are dropped."""
     out: list[Statement] = []
     i, n = 0, len(text)

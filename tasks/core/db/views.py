@@ -1,0 +1,84 @@
+"""How db results look to a person (imported by tasks/db.py; JSON needs none of this)."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tasks.core.console import renders
+from tasks.core.db.models import MigrateReport, StatusReport
+
+STATE_STYLE = {
+    "applied": "green",
+    "pending": "yellow",
+    "drift": "bold red",
+    "missing": "red",
+    "failed": "red",
+}
+
+
+@renders(StatusReport)
+def status_view(report: StatusReport) -> RenderableType:
+    parts: list[RenderableType] = []
+    summary = Table(title=f"migrations of branch {report.branch}", title_justify="left")
+    for col in ("store", "target", "applied", "pending", "drift", "missing"):
+        summary.add_column(col)
+    for s in report.stores:
+        summary.add_row(
+            s.store,
+            s.target + ("" if s.exists else " (not created)"),
+            str(s.count("applied")),
+            Text(str(s.count("pending")), style="yellow" if s.count("pending") else ""),
+            Text(str(s.count("drift")), style="bold red" if s.count("drift") else ""),
+            Text(str(s.count("missing") + s.count("failed")), style="red" if s.count("missing") else ""),
+        )
+    parts.append(summary)
+    detail = Table(show_header=True, box=None, pad_edge=False)
+    for col in ("store", "version", "state", "description", "applied at", "ms"):
+        detail.add_column(col)
+    for s in report.stores:
+        for m in s.migrations:
+            state = m.state + (" (out of order)" if m.out_of_order else "")
+            detail.add_row(
+                s.store,
+                str(m.version),
+                Text(state, style=STATE_STYLE.get(m.state, "")),
+                m.description,
+                m.applied_at.strftime("%Y-%m-%d %H:%M:%S") if m.applied_at else "",
+                f"{m.execution_ms:.1f}" if m.execution_ms is not None else "",
+            )
+    parts.append(detail)
+    if report.drift:
+        parts.append(
+            Text(
+                "drift: an applied migration's file changed or vanished; it is not re-run. "
+                "Restore the file, or reset the branch (inv db.reset).",
+                style="bold red",
+            )
+        )
+    return Group(*parts)
+
+
+@renders(MigrateReport)
+def migrate_view(report: MigrateReport) -> RenderableType:
+    table = Table(
+        title=f"db.migrate on branch {report.branch} ({report.seconds:.2f} s)", title_justify="left"
+    )
+    for col in ("store", "target", "applied", "drift", "seconds"):
+        table.add_column(col)
+    for s in report.stores:
+        table.add_row(
+            s.store,
+            s.target + (" (created)" if s.created else ""),
+            (
+                f"{len(s.applied)}: {s.applied[0].version}..{s.applied[-1].version}"
+                if len(s.applied) > 1
+                else str(s.applied[0].version)
+                if s.applied
+                else "up to date"
+            ),
+            Text(", ".join(f"{m.version} {m.state}" for m in s.drift), style="bold red"),
+            f"{s.seconds:.2f}",
+        )
+    return table

@@ -1,0 +1,110 @@
+"""db: migrations, seeds, instant reset, schema diff, dump/restore of a branch's three stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from invoke.context import Context
+
+from tasks.core import console
+from tasks.core.db.models import Progress
+from tasks.core.session import Session
+from tasks.core.tasking import clikd_task
+
+STORES_HELP = "only these stores, comma-separated: auth,main,scylla,keydb"
+
+
+@contextmanager
+def _bars(enabled: bool = True) -> Iterator[Progress]:
+    """A progress bar per store on stderr (nothing when stderr is not a terminal)."""
+    if not enabled or not console.err.is_terminal:
+        yield lambda store, done, total, what: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bars: dict[str, object] = {}
+    with Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[what]}"),
+        TimeElapsedColumn(),
+        console=console.err,
+        transient=False,
+    ) as progress:
+
+        def update(store: str, done: int, total: int, what: str) -> None:
+            if store not in bars:
+                bars[store] = progress.add_task(store, total=max(total, 1), what=what)
+            task_id = bars[store]
+            progress.update(task_id, completed=done if total else 1, total=max(total, 1), what=what)  # type: ignore[arg-type]
+
+        yield update
+
+
+def _warnings(report: object) -> None:
+    for store in getattr(report, "stores", []):
+        for line in getattr(store, "warnings", []):
+            console.warn(line)
+
+
+@clikd_task(help={"stores": STORES_HELP})
+def migrate(c: Context, branch: str = "", stores: str = "", json: bool = False) -> None:
+    """Apply pending migrations to the branch's Postgres (auth, main), Scylla and KeyDB.
+
+    Creates the databases, keyspace and prefix when they do not exist yet. Concurrent runs wait for
+    each other; drifted migrations (applied, then edited) are reported and never re-run.
+
+    Examples:
+      inv db.migrate
+      inv db.migrate --stores auth,main --branch feature/login
+      clikd db.migrate --json
+    """
+    from tasks.core.db import migrate as core
+    from tasks.core.db import target, views  # noqa: F401  (views registers the tables)
+
+    t = target.for_session(Session(branch=branch))
+    with _bars(not json) as progress:
+        report = core.migrate(t, core.pick(stores), progress=progress, on_wait=console.note)
+    _warnings(report)
+    for s in report.stores:
+        for m in s.drift:
+            console.warn(f"{s.store}: migration {m.version} ({m.description}) is {m.state}; not re-run")
+    console.emit(report, as_json=json)
+
+
+@clikd_task(help={"stores": STORES_HELP})
+def status(c: Context, branch: str = "", stores: str = "", json: bool = False) -> None:
+    """Show applied, pending and drifted migrations per store.
+
+    Examples:
+      inv db.status
+      inv db.status --json --branch main
+    """
+    from tasks.core.db import migrate as core
+    from tasks.core.db import target, views  # noqa: F401
+
+    t = target.for_session(Session(branch=branch))
+    console.emit(core.status(t, core.pick(stores)), as_json=json)
+
+
+@clikd_task(
+    help={"name": "what the migration does, e.g. 'add crew banners'", "store": "auth, main, scylla or keydb"}
+)
+def new(c: Context, name: str, store: str = "main", json: bool = False) -> None:
+    """Create a migration file from the store's template, named by UTC timestamp and NAME.
+
+    Examples:
+      inv db.new "add crew banners" --store main
+      inv db.new drop_reactions --store scylla
+    """
+    from tasks.core.db.files import new_migration
+
+    session = Session()
+    path = new_migration(session.root, store, name)
+    rel = path.relative_to(session.root)
+    if json:
+        console.emit({"path": str(rel), "store": store}, as_json=True)
+    else:
+        console.success(f"created {rel}")
