@@ -1,0 +1,462 @@
+"""env.start: work out the state, plan, then converge the branch's stack to healthy.
+
+Order of work: resolve the desired stack (pure), read the engine's containers of the branch, make
+sure the images are there (login and parallel pulls only for what needs pulling), plan, check host
+ports, then walk the dependency graph: every component starts as soon as all of its dependencies are
+healthy, independent ones in parallel. Each component is probed from this machine until healthy; a
+container that exits fails the run at once, and the first failure stops the waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from tasks.core.errors import ClikdError, Conflict, Unhealthy
+from tasks.core.stack import workers
+from tasks.core.stack.engine import branch_containers, connect, container_name
+from tasks.core.stack.holders import find_holders, published_by_containers
+from tasks.core.stack.model import (
+    LABEL_HASH,
+    LABEL_SERVICE,
+    LABEL_VOLUME,
+    Action,
+    ComponentEvent,
+    ComponentResult,
+    EventSink,
+    StartResult,
+    StepEvent,
+    ignore_events,
+)
+from tasks.core.stack.plan import Actual, is_noop, plan
+from tasks.core.stack.probes import ProbeResult, run_probe
+from tasks.core.stack.spec import HOST_GATEWAY, Component, Selection, Stack, resolve, select
+
+if TYPE_CHECKING:
+    import docker
+
+    from tasks.core.session import Session
+    from tasks.core.stack.registry import Credentials
+
+LOG_LINES = 30
+STOP_TIMEOUT = 10
+
+
+@dataclass
+class StartOptions:
+    only: str = ""
+    exclude: str = ""
+    no_pull: bool = False
+    timeout: float | None = None
+
+
+class Cancelled(Exception):
+    """Another component failed (or Ctrl+C): stop waiting."""
+
+
+class ComponentFailed(Exception):
+    def __init__(self, result: ComponentResult, details: list[str]) -> None:
+        super().__init__(result.error)
+        self.result = result
+        self.details = details
+
+
+def read_actual(client: docker.DockerClient, stack: Stack) -> dict[str, Actual]:
+    actual: dict[str, Actual] = {}
+    for summary in branch_containers(client, stack.project, stack.branch):
+        labels = summary.get("Labels") or {}
+        service = labels.get(LABEL_SERVICE, "")
+        actual[service] = Actual(
+            name=service,
+            container=container_name(summary),
+            container_id=str(summary["Id"]),
+            state=str(summary.get("State", "")),
+            config_hash=labels.get(LABEL_HASH, ""),
+            image_id=str(summary.get("ImageID", "")),
+        )
+    return actual
+
+
+def check_ports(
+    client: docker.DockerClient, stack: Stack, actions: list[Action], actual: dict[str, Actual]
+) -> None:
+    """Refuse to start when a host port we need is held by anything but our own container."""
+    needed: dict[int, str] = {}
+    for action in actions:
+        if action.kind in ("create", "recreate", "start"):
+            for _cport, hport in stack.components[action.name].ports.values():
+                needed[hport] = action.name
+    if not needed:
+        return
+    running = client.api.containers(filters={"status": "running"})
+    ours = {a.container for a in actual.values()}
+    published = {p: n for p, n in published_by_containers(running).items() if n not in ours}
+    holders = find_holders(needed, published)
+    # A port held by our own container (being recreated) is freed before the new one starts.
+    conflicts = [h for p, h in sorted(holders.items()) if h.container not in ours or h.kind != "container"]
+    conflicts = [h for h in conflicts if not (h.kind == "process" and _is_our_proxy(h, actual, needed))]
+    if conflicts:
+        lines = [f"{h.describe()} (needed by {needed[h.port]})" for h in conflicts]
+        raise Conflict(
+            lines[0]
+            if len(lines) == 1
+            else f"{len(lines)} host ports needed by branch {stack.branch!r} are taken",
+            hint="stop whatever holds the port (for another branch: inv env.stop --branch NAME), then retry",
+            details=lines if len(lines) > 1 else [],
+        )
+
+
+def _is_our_proxy(holder: Any, actual: dict[str, Actual], needed: dict[int, str]) -> bool:
+    """docker-proxy of our own container that is being recreated holds the port: not a conflict."""
+    name = needed.get(holder.port, "")
+    return "docker-proxy" in holder.holder and name in actual and actual[name].state == "running"
+
+
+def _ensure_network(client: docker.DockerClient, stack: Stack) -> bool:
+    existing = [n for n in client.api.networks(names=[stack.network]) if n.get("Name") == stack.network]
+    if existing:
+        return False
+    from docker.errors import APIError
+
+    try:
+        client.api.create_network(
+            stack.network, driver="bridge", labels=stack.network_labels, check_duplicate=True
+        )
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise
+        return False
+    return True
+
+
+def _ensure_volumes(client: docker.DockerClient, comp: Component) -> None:
+    for name in comp.volumes:
+        client.api.create_volume(name=name, labels={**comp.labels, LABEL_VOLUME: name})
+
+
+def _create(client: docker.DockerClient, stack: Stack, comp: Component, image_id: str) -> str:
+    from docker.errors import APIError
+
+    _ensure_volumes(client, comp)
+    host_config = client.api.create_host_config(
+        port_bindings={f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in comp.ports.values()},
+        binds={vol: {"bind": path, "mode": "rw"} for vol, path in comp.volumes.items()},
+        extra_hosts=HOST_GATEWAY,
+    )
+    networking = client.api.create_networking_config(
+        {stack.network: client.api.create_endpoint_config(aliases=[comp.name])}
+    )
+    try:
+        created = client.api.create_container(
+            image=comp.image,
+            name=comp.container,
+            environment=comp.environment,
+            command=comp.command,
+            labels={**comp.labels, LABEL_HASH: comp.config_hash(image_id)},
+            ports=[cport for cport, _h in comp.ports.values()],
+            host_config=host_config,
+            networking_config=networking,
+            detach=True,
+        )
+    except APIError as exc:
+        if exc.status_code == 409:
+            raise Conflict(
+                f"a container named {comp.container} already exists and is not part of this stack",
+                hint=f"remove it (docker rm -f {comp.container}) or rename it, then retry",
+            ) from None
+        raise
+    return str(created["Id"])
+
+
+def _remove(client: docker.DockerClient, container: str, *, graceful: bool = True) -> None:
+    from docker.errors import NotFound
+
+    try:
+        if graceful:
+            client.api.stop(container, timeout=STOP_TIMEOUT)
+        client.api.remove_container(container, force=True, v=False)
+    except NotFound:
+        pass
+
+
+def last_logs(client: docker.DockerClient, container: str, lines: int = LOG_LINES) -> list[str]:
+    try:
+        raw = client.api.logs(container, tail=lines, stdout=True, stderr=True)
+    except Exception:  # the container may be gone already
+        return []
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    return text.rstrip("\n").splitlines()[-lines:]
+
+
+class Runner:
+    """Walks the dependency graph for one env.start."""
+
+    def __init__(  # noqa: PLR0917  (built once, by start())
+        self,
+        session: Session,
+        client: docker.DockerClient,
+        stack: Stack,
+        selection: Selection,
+        actions: dict[str, Action],
+        image_ids: dict[str, str],
+        deadline: float,
+        began: float,
+        on_event: EventSink,
+    ) -> None:
+        self.session = session
+        self.client = client
+        self.stack = stack
+        self.selection = selection
+        self.actions = actions
+        self.image_ids = image_ids
+        self.deadline = deadline
+        self.began = began
+        self.on_event = on_event
+        self.cancel = threading.Event()
+        self.ready = {name: threading.Event() for name in selection.names}
+        self.failed: set[str] = set()
+        self.provisioned: list[str] = []
+        self.lock = threading.Lock()
+
+    def run(self) -> list[ComponentResult]:
+        jobs = [workers.start(name, partial(self._component, name)) for name in self.selection.names]
+        try:
+            while not all(j.done.is_set() for j in jobs):
+                for job in jobs:
+                    if job.done.is_set() and job.error is not None and not self.cancel.is_set():
+                        self.cancel.set()  # fail fast: stop everything that waits
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            self.cancel.set()
+            raise
+        failures = [j.error for j in jobs if isinstance(j.error, ComponentFailed)]
+        other = [
+            j.error
+            for j in jobs
+            if j.error is not None and not isinstance(j.error, ComponentFailed | Cancelled)
+        ]
+        if other:
+            raise other[0]
+        if failures:
+            raise _unhealthy(failures)
+        return [j.result for j in jobs if j.result is not None]
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def _component(self, name: str) -> ComponentResult:
+        comp = self.stack.components[name]
+        action = self.actions[name]
+        # A component kept as it runs is probed at once; it does not wait for its dependencies.
+        deps = [d for d in comp.depends_on if d in self.ready] if action.kind not in ("keep", "check") else []
+        self.on_event(ComponentEvent(name, "pending", f"after {', '.join(deps)}" if deps else ""))
+        for dep in deps:
+            while not self.ready[dep].wait(0.05):
+                if self.cancel.is_set():
+                    self.on_event(ComponentEvent(name, "skipped", "not started: another component failed"))
+                    raise Cancelled(name)
+        if self.cancel.is_set():
+            raise Cancelled(name)
+        if comp.managed:
+            self._act(comp, action)
+        result = self._wait_healthy(comp, action)
+        if comp.role == "database":
+            self._provision(comp)
+        self.ready[name].set()
+        self.on_event(ComponentEvent(name, "healthy", action.kind, seconds=result.seconds))
+        return result
+
+    def _act(self, comp: Component, action: Action) -> None:
+        image_id = self.image_ids.get(comp.image, "")
+        if action.kind == "recreate":
+            self.on_event(ComponentEvent(comp.name, "creating", f"recreating: {action.reason}"))
+            _remove(self.client, comp.container)
+        if action.kind in ("create", "recreate"):
+            if action.kind == "create":
+                self.on_event(ComponentEvent(comp.name, "creating", ""))
+            _create(self.client, self.stack, comp, image_id)
+        if action.kind in ("create", "recreate", "start"):
+            self.on_event(ComponentEvent(comp.name, "starting", ""))
+            self.client.api.start(comp.container)
+
+    def _wait_healthy(self, comp: Component, action: Action) -> ComponentResult:
+        began = time.monotonic()
+        limit = min(began + comp.probe.timeout, self.deadline)
+        self.on_event(ComponentEvent(comp.name, "waiting", comp.url))
+        last: ProbeResult | None = None
+        while True:
+            if self.cancel.is_set():
+                raise Cancelled(comp.name)
+            last = run_probe(comp.probe)
+            if last.ok:
+                return ComponentResult(
+                    comp.name,
+                    comp.role,
+                    action.kind,
+                    True,
+                    round(self._elapsed(), 3),
+                    url=comp.url,
+                    host_ports={k: h for k, (_c, h) in comp.ports.items()},
+                    probe_ms=round(last.ms, 1),
+                )
+            if comp.managed:
+                state = self.client.api.inspect_container(comp.container)["State"]
+                if state.get("Status") in ("exited", "dead") or state.get("Restarting"):
+                    code = state.get("ExitCode")
+                    self._fail(comp, action, f"container {comp.container} exited with code {code}", last)
+            if time.monotonic() >= limit:
+                why = (
+                    f"not healthy after {limit - began:.0f}s (its timeout)"
+                    if limit < self.deadline
+                    else f"not healthy when the start timeout ran out ({limit - began:.0f}s)"
+                )
+                self._fail(comp, action, why, last)
+            time.sleep(comp.probe.interval)
+
+    def _fail(self, comp: Component, action: Action, why: str, last: ProbeResult | None) -> None:
+        target = comp.url + (comp.probe.path if comp.probe.kind == "http" else "")
+        details = [f"last probe ({comp.probe.kind} {target}): {last.error if last else 'none ran'}"]
+        if comp.managed:
+            lines = last_logs(self.client, comp.container)
+            details.append(f"last {len(lines)} log lines of {comp.container}:")
+            details.extend(f"  {line}" for line in lines)
+        result = ComponentResult(
+            comp.name,
+            comp.role,
+            action.kind,
+            False,
+            round(self._elapsed(), 3),
+            url=comp.url,
+            error=f"{comp.name}: {why}",
+        )
+        self.on_event(ComponentEvent(comp.name, "failed", why, seconds=result.seconds))
+        raise ComponentFailed(result, details)
+
+    def _provision(self, comp: Component) -> None:
+        from tasks.core.stack.provision import ensure
+
+        try:
+            made = ensure(self.session.config.settings, self.session.ident, comp.kind)
+        except Exception as exc:
+            result = ComponentResult(
+                comp.name,
+                comp.role,
+                "provision",
+                False,
+                round(self._elapsed(), 3),
+                error=f"{comp.name}: creating the branch's databases failed",
+            )
+            raise ComponentFailed(result, [f"{type(exc).__name__}: {exc}"]) from None
+        if made:
+            self.on_event(ComponentEvent(comp.name, "provisioning", "created " + ", ".join(made)))
+            with self.lock:
+                self.provisioned.extend(made)
+
+
+def _unhealthy(failures: list[ComponentFailed]) -> ClikdError:
+    first = failures[0]
+    details: list[str] = []
+    for failure in failures:
+        if len(failures) > 1:
+            details.append(failure.result.error)
+        details.extend(failure.details)
+    names = [f.result.name for f in failures]
+    return Unhealthy(
+        first.result.error if len(failures) == 1 else f"{', '.join(names)} did not become healthy",
+        hint=f"the stack is left as it is for inspection (inv env.logs --service {names[0]}); "
+        "fix the cause and run env.start again",
+        details=details,
+    )
+
+
+def start(
+    session: Session,
+    options: StartOptions,
+    *,
+    on_event: EventSink = ignore_events,
+    confirm_exclusion: Callable[[Selection], None] | None = None,
+) -> StartResult:
+    """Bring the branch's stack up, healthy; returns what was done. Raises ClikdError on failure."""
+    began = time.monotonic()
+    settings = session.config.settings
+    stack = resolve(settings, session.ident)
+    selection = select(stack, only=options.only, exclude=options.exclude)
+    if selection.affected and confirm_exclusion is not None:
+        confirm_exclusion(selection)
+    timeout = options.timeout or settings.development.start_timeout
+    deadline = began + timeout
+
+    client = connect()
+    actual = read_actual(client, stack)
+
+    from tasks.core.stack.pull import ensure_images
+
+    wanted = {
+        stack.components[n].image: stack.components[n].pull
+        for n in selection.names
+        if stack.components[n].managed
+    }
+    creds_for = _Logins(client, settings, on_event)
+    image_ids, pulled = ensure_images(
+        client,
+        wanted,
+        creds=creds_for,
+        registry=settings.registry,
+        no_pull=options.no_pull,
+        parallel=settings.development.parallel_pulls,
+        on_event=on_event,
+    )
+    actions = plan(stack, selection.names, actual, image_ids)
+    by_name = {a.name: a for a in actions}
+    if not is_noop(actions):
+        check_ports(client, stack, actions, actual)
+    notes: list[str] = []
+    if _ensure_network(client, stack):
+        on_event(StepEvent("network", f"created network {stack.network}", done=True))
+    for action in actions:
+        if action.kind == "remove":
+            _remove(client, actual[action.name].container)
+            notes.append(f"removed {actual[action.name].container}: {action.reason}")
+    runner = Runner(session, client, stack, selection, by_name, image_ids, deadline, began, on_event)
+    components = runner.run()
+    if selection.excluded:
+        notes.append(f"excluded: {', '.join(selection.excluded)}")
+    changed = not is_noop(actions) or bool(runner.provisioned)
+    return StartResult(
+        branch=stack.branch,
+        project=stack.project,
+        network=stack.network,
+        changed=changed,
+        seconds=round(time.monotonic() - began, 3),
+        actions=[a for a in actions if a.name in by_name],
+        components=components,
+        pulled=pulled,
+        notes=notes + [f"created {p}" for p in runner.provisioned],
+    )
+
+
+class _Logins(dict[str, "Credentials"]):
+    """Registry credentials per host, logged in on first use (only hosts we really pull from)."""
+
+    def __init__(self, client: docker.DockerClient, settings: Any, on_event: EventSink) -> None:
+        super().__init__()
+        self.client = client
+        self.settings = settings
+        self.on_event = on_event
+        self.lock = threading.Lock()
+
+    def get(self, host: str, default: Any = None) -> Credentials | None:  # type: ignore[override]
+        from tasks.core.stack.registry import login
+
+        with self.lock:
+            if host not in self:
+                self.on_event(StepEvent("login", f"logging in to {host}"))
+                creds = login(self.client, self.settings.registry, host)
+                self[host] = creds
+                how = f"as {creds.source}" if creds.source else "anonymously (no credential found)"
+                self.on_event(StepEvent("login", f"{host}: {how}", done=True))
+            return dict.get(self, host)

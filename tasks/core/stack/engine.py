@@ -1,0 +1,92 @@
+"""The Docker engine: one client per run, clear errors when it does not answer, label queries."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from tasks.core.errors import Unavailable
+from tasks.core.stack.model import LABEL_BRANCH, LABEL_PROJECT
+
+if TYPE_CHECKING:
+    import docker
+
+
+def _where() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def import_docker() -> None:
+    """Import docker-py without paramiko (a third of its import time) unless DOCKER_HOST is ssh://.
+
+    docker-py imports its SSH transport eagerly but tolerates its absence; paramiko stays importable
+    for everything else (fabric) because the block is lifted right after.
+    """
+    if "docker" in sys.modules or "paramiko" in sys.modules or _where().startswith("ssh://"):
+        import docker
+
+        return
+    sys.modules["paramiko"] = None  # type: ignore[assignment]
+    try:
+        import docker  # noqa: F401
+    finally:
+        del sys.modules["paramiko"]
+
+
+def connect(timeout: int = 60) -> docker.DockerClient:
+    """A client for the engine, or Unavailable naming the socket and the fix."""
+    import_docker()
+    import docker
+    from docker.errors import DockerException
+
+    where = _where()
+    try:
+        client = docker.from_env(timeout=timeout, max_pool_size=32, use_ssh_client=False)
+        client.api.ping()
+    except DockerException as exc:
+        text = str(exc)
+        if "Permission denied" in text or "PermissionError" in text:
+            raise Unavailable(
+                f"permission denied on the Docker socket ({where})",
+                hint="add yourself to the docker group (sudo usermod -aG docker $USER, then log in "
+                "again) or run with sudo",
+            ) from None
+        if "FileNotFoundError" in text or "No such file" in text:
+            raise Unavailable(
+                f"Docker is not running: the socket {where} does not exist",
+                hint="start the engine (sudo systemctl start docker, or open Docker Desktop); "
+                "set DOCKER_HOST if it listens elsewhere",
+            ) from None
+        raise Unavailable(
+            f"the Docker engine at {where} does not answer: {_short(text)}",
+            hint="start the engine (sudo systemctl start docker, or open Docker Desktop) and retry",
+        ) from None
+    except OSError as exc:
+        raise Unavailable(
+            f"the Docker engine at {where} does not answer: {exc}",
+            hint="start the engine (sudo systemctl start docker) and retry",
+        ) from None
+    return client
+
+
+def _short(text: str) -> str:
+    return text if len(text) < 240 else text[:240] + "…"
+
+
+def label_filters(project: str, branch: str | None = None) -> dict[str, Any]:
+    labels = [f"{LABEL_PROJECT}={project}"]
+    if branch is not None:
+        labels.append(f"{LABEL_BRANCH}={branch}")
+    return {"label": labels}
+
+
+def branch_containers(client: docker.DockerClient, project: str, branch: str | None) -> list[dict[str, Any]]:
+    """Summaries (as the list endpoint gives them: Names, State, Labels, Image, ImageID, Ports)."""
+    found: list[dict[str, Any]] = client.api.containers(all=True, filters=label_filters(project, branch))
+    return found
+
+
+def container_name(summary: dict[str, Any]) -> str:
+    names = summary.get("Names") or [""]
+    return str(names[0]).lstrip("/")

@@ -1,0 +1,120 @@
+"""Readiness probes run from this machine: an answer to a real request, never just an open port.
+
+HTTP services must answer 2xx on their health path; Postgres must run ``SELECT 1``; KeyDB must
+answer ``PING``; the CQL store must answer ``SELECT release_version FROM system.local``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from dataclasses import dataclass
+
+from tasks.core.stack.spec import Probe
+
+PROBE_TIMEOUT = 2.0  # seconds for one attempt
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    ms: float
+    error: str = ""
+
+
+def _http(p: Probe, timeout: float) -> str:
+    conn = http.client.HTTPConnection(p.host, p.port, timeout=timeout)
+    try:
+        conn.request("GET", p.path, headers={"User-Agent": "clikd-probe"})
+        resp = conn.getresponse()
+        body = resp.read(600).decode(errors="replace").strip()
+        if 200 <= resp.status < 300:
+            return ""
+        return f"GET {p.path} answered {resp.status} {resp.reason}" + (f": {body}" if body else "")
+    finally:
+        conn.close()
+
+
+def _tcp(p: Probe, timeout: float) -> str:
+    with socket.create_connection((p.host, p.port), timeout=timeout):
+        return ""
+
+
+def _postgres(p: Probe, timeout: float) -> str:
+    import psycopg
+
+    with psycopg.connect(
+        host=p.host,
+        port=p.port,
+        user=p.user or "postgres",
+        password=p.password,
+        dbname="postgres",
+        connect_timeout=max(1, int(timeout)),
+        autocommit=True,
+    ) as conn:
+        row = conn.execute("SELECT 1").fetchone()
+        return "" if row == (1,) else f"SELECT 1 returned {row!r}"
+
+
+def _resp(*parts: str) -> bytes:
+    out = f"*{len(parts)}\r\n"
+    for part in parts:
+        out += f"${len(part.encode())}\r\n{part}\r\n"
+    return out.encode()
+
+
+def _redis(p: Probe, timeout: float) -> str:
+    """AUTH (when configured) and PING in the Redis protocol (redis-py costs more to import than this)."""
+    with socket.create_connection((p.host, p.port), timeout=timeout) as sock:
+        request = (
+            (_resp("AUTH", p.user, p.password) if p.user else _resp("AUTH", p.password))
+            if p.password
+            else b""
+        )
+        sock.sendall(request + _resp("PING"))
+        answer = b""
+        want = 2 if p.password else 1
+        while answer.count(b"\r\n") < want:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return "the server closed the connection"
+            answer += chunk
+        lines = answer.split(b"\r\n")
+        for line in lines[:want]:
+            if line.startswith(b"-"):
+                return line[1:].decode(errors="replace")
+        return "" if lines[want - 1] == b"+PONG" else f"PING answered {lines[want - 1]!r}"
+
+
+def _cql(p: Probe, timeout: float) -> str:
+    from tasks.core.stack.cql import Connection
+
+    with Connection(p.host, p.port, user=p.user, password=p.password, timeout=timeout) as conn:
+        rows = conn.query("SELECT release_version FROM system.local")
+        return "" if rows and rows.rows else "system.local returned no row"
+
+
+_KINDS = {"http": _http, "tcp": _tcp, "postgres": _postgres, "redis": _redis, "cql": _cql}
+
+
+def run_probe(p: Probe, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
+    """One attempt; never raises for a failed probe (the error text says what happened)."""
+    if p.kind == "none":
+        return ProbeResult(True, 0.0)
+    began = time.perf_counter()
+    try:
+        error = _KINDS[p.kind](p, timeout)
+    except Exception as exc:  # any failure of the peer is a failed probe, described
+        error = _describe(exc)
+    return ProbeResult(not error, (time.perf_counter() - began) * 1000, error)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,0 +1,116 @@
+"""The branch's own databases inside the stores: created on start, dropped on purge.
+
+Postgres gets ``<project>_auth_<branch>`` and ``<project>_main_<branch>``; the CQL store the keyspace
+``<project>_<branch>``; KeyDB needs nothing (keys carry the branch prefix). Every step is idempotent,
+so an interrupted start converges on the next run.
+"""
+
+from __future__ import annotations
+
+from tasks.core.branch import BranchIdentity
+from tasks.core.config.schema import Settings
+from tasks.core.stack.spec import POSTGRES_ROLES
+from tasks.core.stores import Endpoint, endpoint
+
+
+def _pg_connect(ep: Endpoint, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(
+        host=ep.host,
+        port=ep.port,
+        user=ep.user or "postgres",
+        password=ep.password,
+        dbname="postgres",
+        connect_timeout=max(1, int(timeout)),
+        autocommit=True,
+    )
+
+
+def ensure_postgres(settings: Settings, ident: BranchIdentity) -> list[str]:
+    """Create the branch's databases that do not exist yet; returns those created."""
+    from psycopg import errors, sql
+
+    ep = endpoint(settings, ident, "postgres")
+    created: list[str] = []
+    with _pg_connect(ep) as conn:
+        for role in POSTGRES_ROLES:
+            name = ident.postgres_db(role)
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                continue
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                created.append(name)
+            except errors.DuplicateDatabase:
+                pass  # created meanwhile by a concurrent run
+    return created
+
+
+def ensure_keyspace(settings: Settings, ident: BranchIdentity) -> bool:
+    """Create the branch's keyspace when missing (NetworkTopologyStrategy, RF 1: Scylla and Cassandra)."""
+    from tasks.core.stack.cql import Connection, quote_literal
+
+    ep = endpoint(settings, ident, "scylla")
+    with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=10) as conn:
+        rows = conn.query(
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = "  # noqa: S608  (quoted literal)
+            + quote_literal(ident.keyspace)
+        )
+        if rows and rows.rows:
+            return False
+        conn.query(
+            f'CREATE KEYSPACE IF NOT EXISTS "{ident.keyspace}" WITH replication = '
+            "{'class': 'NetworkTopologyStrategy', 'replication_factor': 1}"
+        )
+        return True
+
+
+def ensure(settings: Settings, ident: BranchIdentity, kind: str) -> list[str]:
+    """What had to be created in the ``kind`` store for this branch (empty when all was there)."""
+    if kind == "postgres":
+        return ensure_postgres(settings, ident)
+    if kind == "scylla":
+        return [ident.keyspace] if ensure_keyspace(settings, ident) else []
+    return []
+
+
+def drop_external(settings: Settings, ident: BranchIdentity, kind: str) -> list[str]:
+    """Remove the branch's data from a shared (external) store; returns what was dropped."""
+    if kind == "postgres":
+        from psycopg import sql
+
+        ep = endpoint(settings, ident, "postgres")
+        dropped: list[str] = []
+        with _pg_connect(ep) as conn:
+            for role in POSTGRES_ROLES:
+                name = ident.postgres_db(role)
+                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                    conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                    dropped.append(f"postgres database {name}")
+        return dropped
+    if kind == "scylla":
+        from tasks.core.stack.cql import Connection
+
+        ep = endpoint(settings, ident, "scylla")
+        with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=30) as conn:
+            conn.query(f'DROP KEYSPACE IF EXISTS "{ident.keyspace}"')
+        return [f"keyspace {ident.keyspace}"]
+    if kind == "keydb":
+        import redis
+
+        ep = endpoint(settings, ident, "keydb")
+        client = redis.Redis(host=ep.host, port=ep.port, password=ep.password or None, socket_timeout=10)
+        try:
+            count = 0
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=ident.key_pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    count += int(client.delete(*batch))
+                    batch.clear()
+            if batch:
+                count += int(client.delete(*batch))
+        finally:
+            client.close()
+        return [f"{count} keys under {ident.key_prefix}"]
+    return []

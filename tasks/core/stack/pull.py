@@ -1,0 +1,174 @@
+"""Parallel image pulls with progress events, checking every event of the stream for an error.
+
+The engine answers a pull with HTTP 200 and reports failures inside the JSON stream
+(``errorDetail``/``error``), so docker-py does not raise for them; each event is checked here.
+Layer totals may be missing (containerd image store): progress then has ``total=None``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tasks.core.config.schema import Registry
+from tasks.core.errors import ClikdError, UsageError
+from tasks.core.stack import workers
+from tasks.core.stack.model import EventSink, PullEvent
+from tasks.core.stack.registry import Credentials, anonymous_refusal
+
+if TYPE_CHECKING:
+    import docker
+
+AUTH_WORDS = ("unauthorized", "denied", "no basic auth", "authentication required", "forbidden")
+
+
+class PullFailed(ClikdError):
+    title = "pull failed"
+
+
+@dataclass
+class _Layers:
+    current: dict[str, int]
+    total: dict[str, int | None]
+
+    def sums(self) -> tuple[int, int | None]:
+        cur = sum(self.current.values())
+        if not self.total or any(t is None for t in self.total.values()):
+            return cur, None
+        return cur, sum(t or 0 for t in self.total.values())
+
+
+def split_ref(image: str) -> tuple[str, str]:
+    from docker.utils import parse_repository_tag
+
+    repo, tag = parse_repository_tag(image)
+    return repo, tag or "latest"
+
+
+def local_image_id(client: docker.DockerClient, image: str) -> str | None:
+    from docker.errors import ImageNotFound
+
+    try:
+        return str(client.api.inspect_image(image)["Id"])
+    except ImageNotFound:
+        return None
+
+
+def pull_one(
+    client: docker.DockerClient,
+    image: str,
+    creds: Credentials | None,
+    registry: Registry,
+    on_event: EventSink,
+) -> str:
+    """Pull ``image`` and return its local id; errors in the stream raise PullFailed."""
+    from docker.errors import APIError
+
+    repo, tag = split_ref(image)
+    auth = dict(creds.auth_config) if creds and creds.auth_config else None
+    layers = _Layers({}, {})
+    last_emit = 0.0
+    error: str | None = None
+    status = "pulling"
+    on_event(PullEvent(image, "pulling"))
+    try:
+        stream = client.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=auth)
+        for event in stream:
+            error = _error_of(event) or error
+            status = str(event.get("status") or status)
+            layer = event.get("id")
+            detail = event.get("progressDetail") or {}
+            if layer and status in ("Downloading", "Download complete", "Pull complete", "Already exists"):
+                total = detail.get("total")
+                if status == "Downloading":
+                    layers.current[layer] = int(detail.get("current") or 0)
+                    layers.total[layer] = int(total) if total else None
+                elif layer in layers.total:
+                    layers.current[layer] = layers.total[layer] or layers.current.get(layer, 0)
+            now = time.monotonic()
+            if now - last_emit > 0.1:
+                cur, tot = layers.sums()
+                on_event(PullEvent(image, status, cur, tot))
+                last_emit = now
+    except APIError as exc:
+        error = str(exc.explanation or exc)
+    if error:
+        on_event(PullEvent(image, "failed", done=True, error=error))
+        raise _failure(image, error, creds, registry)
+    image_id = local_image_id(client, image)
+    if image_id is None:
+        raise PullFailed(f"the engine reported pulling {image}, but it has no such image afterwards")
+    cur, tot = layers.sums()
+    on_event(PullEvent(image, status, cur, tot, done=True))
+    return image_id
+
+
+def _error_of(event: dict[str, Any]) -> str | None:
+    detail = event.get("errorDetail")
+    if isinstance(detail, dict) and detail.get("message"):
+        return str(detail["message"])
+    if event.get("error"):
+        return str(event["error"])
+    return None
+
+
+def _failure(image: str, error: str, creds: Credentials | None, registry: Registry) -> ClikdError:
+    lowered = error.lower()
+    if any(w in lowered for w in AUTH_WORDS) and creds is not None and not creds.source:
+        return anonymous_refusal(creds, registry, image, error)
+    hint = "check the image name and tag in clikd.toml, and that the registry is reachable"
+    if any(w in lowered for w in AUTH_WORDS) and creds is not None:
+        hint = f"the credential from {creds.source} was accepted at login but cannot read {image}"
+    return PullFailed(f"pulling {image} failed: {error}", hint=hint)
+
+
+def ensure_images(
+    client: docker.DockerClient,
+    wanted: dict[str, str],
+    *,
+    creds: Mapping[str, Credentials],
+    registry: Registry,
+    no_pull: bool,
+    parallel: int,
+    on_event: EventSink,
+) -> tuple[dict[str, str], list[str]]:
+    """``wanted``: image -> pull policy. Returns (image -> local id, images pulled).
+
+    "Pulled" counts only images whose local id changed. ``always`` pulls, ``missing`` pulls when
+    absent, ``never`` and ``--no-pull`` only look; a missing image is then an error that says so.
+    """
+    from tasks.core.stack.registry import registry_of
+
+    ids: dict[str, str] = {}
+    to_pull: dict[str, str | None] = {}  # image -> id before the pull
+    missing: list[str] = []
+    for image, policy in wanted.items():
+        have = local_image_id(client, image)
+        if have and (no_pull or policy != "always"):
+            ids[image] = have
+        elif no_pull or policy == "never":
+            missing.append(image)
+        else:
+            to_pull[image] = have
+    if missing:
+        why = "--no-pull was given" if no_pull else "its pull policy is never"
+        raise UsageError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not present locally, and {why}",
+            hint="run without --no-pull to fetch images, or build/load them into the engine first",
+        )
+    if to_pull:
+        pulled = workers.run_all(
+            {
+                image: (
+                    lambda image=image: pull_one(  # type: ignore[misc]
+                        client, image, creds.get(registry_of(image)), registry, on_event
+                    )
+                )
+                for image in to_pull
+            },
+            limit=parallel,
+        )
+        ids.update(pulled)
+    return ids, [image for image, before in to_pull.items() if ids.get(image) != before]

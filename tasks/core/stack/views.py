@@ -1,0 +1,286 @@
+"""How stack results and progress look to a person (Rich), registered with the console layer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import TracebackType
+
+from rich.console import Group, RenderableType
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from tasks.core import console
+from tasks.core.stack.model import (
+    ComponentEvent,
+    EnvironmentList,
+    Event,
+    PruneResult,
+    PullEvent,
+    StartResult,
+    StatusSnapshot,
+    StepEvent,
+    StopResult,
+)
+
+PHASE_STYLE = {
+    "healthy": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "creating": "cyan",
+    "starting": "cyan",
+    "waiting": "dim",
+    "provisioning": "magenta",
+}
+
+
+class LiveReporter:
+    """Renders progress events on stderr: a bar per pulled image, a line per component change."""
+
+    def __init__(self, *, quiet_phases: tuple[str, ...] = ("pending", "waiting", "kept")) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=28),
+            DownloadColumn(),
+            TextColumn("[dim]{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console.err,
+            transient=True,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.quiet = quiet_phases
+
+    def __enter__(self) -> LiveReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PullEvent):
+            self._pull(event)
+        elif isinstance(event, ComponentEvent):
+            self._component(event)
+        elif isinstance(event, StepEvent) and event.done:
+            self.progress.console.print(Text(f"  {event.message}", style="dim"))
+
+    def _pull(self, event: PullEvent) -> None:
+        task = self.tasks.get(event.image)
+        if task is None:
+            task = self.progress.add_task(f"pull {event.image}", total=None, status="")
+            self.tasks[event.image] = task
+        self.progress.update(task, completed=event.current, total=event.total, status=event.status[:40])
+        if event.done:
+            self.progress.remove_task(task)
+            if event.error:
+                self.progress.console.print(Text(f"✗ pull {event.image}: {event.error}", style="red"))
+            else:
+                self.progress.console.print(Text(f"  pulled {event.image}: {event.status}", style="dim"))
+
+    def _component(self, event: ComponentEvent) -> None:
+        if event.phase in self.quiet:
+            return
+        style = PHASE_STYLE.get(event.phase, "")
+        mark = {"healthy": "✓", "failed": "✗"}.get(event.phase, "•")
+        when = f" [{event.seconds:.1f}s]" if event.seconds is not None else ""
+        detail = f" ({event.detail})" if event.detail else ""
+        self.progress.console.print(Text(f"{mark} {event.name} {event.phase}{detail}{when}", style=style))
+
+
+def human_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+@console.renders(StartResult)
+def _start(result: StartResult) -> RenderableType:
+    table = Table(title=f"branch {result.branch} · network {result.network}", title_justify="left")
+    for col in ("component", "action", "health", "ready at", "probe", "url"):
+        table.add_column(col)
+    actions = {a.name: a for a in result.actions}
+    for comp in result.components:
+        action = actions.get(comp.name)
+        table.add_row(
+            comp.name,
+            f"{comp.action}"
+            + (f" ({action.reason})" if action and comp.action not in ("keep", "check") else ""),
+            Text("healthy", style="green") if comp.healthy else Text("unhealthy", style="red"),
+            f"{comp.seconds:.1f}s",
+            f"{comp.probe_ms:.0f} ms" if comp.probe_ms is not None else "—",
+            comp.url,
+        )
+    if result.changed:
+        head = Text(
+            f"✓ stack of {result.branch} is up and healthy in {result.seconds:.1f}s", style="bold green"
+        )
+    else:
+        head = Text(
+            f"✓ nothing changed: all {len(result.components)} components of {result.branch} were already up "
+            f"and healthy ({result.seconds:.1f}s)",
+            style="bold green",
+        )
+    parts: list[RenderableType] = [table, head]
+    parts.extend(Text(f"  {n}", style="dim") for n in result.notes)
+    return Group(*parts)
+
+
+@console.renders(StopResult)
+def _stop(result: StopResult) -> RenderableType:
+    lines: list[RenderableType] = []
+    if not result.removed_containers and not result.removed_volumes and not result.removed_network:
+        lines.append(Text(f"nothing to stop for branch {result.branch}", style="dim"))
+    else:
+        lines.append(
+            Text(
+                f"✓ stopped {len(result.stopped)} and removed {len(result.removed_containers)} containers of "
+                f"{result.branch} in {result.seconds:.1f}s",
+                style="bold green",
+            )
+        )
+    if result.removed_network:
+        lines.append(Text(f"  removed network {result.removed_network}", style="dim"))
+    for vol in result.removed_volumes:
+        lines.append(Text(f"  removed volume {vol}", style="dim"))
+    for item in result.dropped:
+        lines.append(Text(f"  dropped {item}", style="dim"))
+    if result.kept_volumes:
+        lines.append(
+            Text(
+                f"  data kept in {len(result.kept_volumes)} volumes (env.stop --purge removes them)",
+                style="dim",
+            )
+        )
+    lines.extend(Text(f"  {n}", style="yellow") for n in result.notes)
+    return Group(*lines)
+
+
+def _health_text(health: str) -> Text:
+    style = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}.get(health, "dim")
+    return Text(health, style=style)
+
+
+@console.renders(StatusSnapshot)
+def _status(snap: StatusSnapshot) -> RenderableType:
+    head = Table.grid(padding=(0, 2))
+    git = snap.git
+    commit = f"{git.commit} {git.subject or ''} ({human_age(git.age_s)} ago)" if git.commit else "no commits"
+    head.add_row("branch", Text(snap.branch, style="bold"))
+    head.add_row("last commit", commit)
+    eng = snap.engine
+    head.add_row(
+        "docker",
+        f"{eng.version} (API {eng.api_version}) at {eng.host}, {eng.containers_running} running"
+        if eng.reachable
+        else Text("not reachable", style="red"),
+    )
+    services = Table(title="services", title_justify="left")
+    for col in ("service", "state", "health", "port", "probe", "uptime", "memory", "cpu", "url"):
+        services.add_column(col, justify="right" if col in ("port", "probe", "memory", "cpu") else "left")
+    for s in snap.services:
+        services.add_row(
+            s.name,
+            s.state,
+            _health_text(s.health),
+            str(s.host_port or "—"),
+            f"{s.probe_ms:.0f} ms" if s.probe_ms is not None else "—",
+            human_age(s.uptime_s),
+            human_bytes(s.memory_bytes),
+            f"{s.cpu_percent:.1f}%" if s.cpu_percent is not None else "—",
+            s.url,
+        )
+    dbs = Table(title="databases", title_justify="left")
+    for col in ("database", "mode", "state", "health", "probe", "size", "connection"):
+        dbs.add_column(col)
+    for d in snap.databases:
+        dbs.add_row(
+            f"{d.name} ({d.kind})",
+            d.mode,
+            d.state,
+            _health_text(d.health),
+            f"{d.probe_ms:.0f} ms" if d.probe_ms is not None else "—",
+            d.size,
+            d.connection,
+        )
+    parts: list[RenderableType] = [head, services, dbs]
+    parts.extend(Text(f"hint: {h}", style="yellow") for h in snap.hints)
+    parts.append(Text(f"taken {snap.taken_at} in {snap.seconds * 1000:.0f} ms", style="dim"))
+    return Group(*parts)
+
+
+@console.renders(EnvironmentList)
+def _list(envs: EnvironmentList) -> RenderableType:
+    if not envs.environments:
+        return Text(f"no {envs.project} environments on this machine", style="dim")
+    table = Table(title=f"{envs.project} environments on this machine", title_justify="left")
+    for col in ("branch", "state", "containers", "volumes", "disk", "ports", "git branch"):
+        table.add_column(col)
+    for env in envs.environments:
+        exists: Text | str = (
+            "—"
+            if env.branch_exists is None
+            else "exists"
+            if env.branch_exists
+            else Text("deleted", style="yellow")
+        )
+        table.add_row(
+            env.branch,
+            env.state,
+            f"{env.running}/{env.containers} running",
+            str(len(env.volumes)),
+            human_bytes(env.volume_bytes),
+            _ports(env.ports),
+            exists,
+        )
+    return table
+
+
+def _ports(ports: list[int]) -> str:
+    if not ports:
+        return "—"
+    if len(ports) > 3:
+        return f"{min(ports)}-{max(ports)} ({len(ports)})"
+    return ", ".join(map(str, ports))
+
+
+@console.renders(PruneResult)
+def _prune(result: PruneResult) -> RenderableType:
+    if not result.candidates:
+        return Text("nothing to prune: every environment's branch still exists", style="dim")
+    lines: list[RenderableType] = []
+    for stop in result.removed:
+        lines.append(
+            Text(
+                f"✓ removed the environment of {stop.branch} "
+                f"({len(stop.removed_containers)} containers, {len(stop.removed_volumes)} volumes)",
+                style="green",
+            )
+        )
+    for kept in result.kept:
+        lines.append(Text(f"  kept {kept}", style="dim"))
+    return Group(*lines)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

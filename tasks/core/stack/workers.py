@@ -1,0 +1,60 @@
+"""Run blocking jobs in daemon threads while the main thread stays responsive to Ctrl+C.
+
+``concurrent.futures`` joins its workers at exit, so one stuck Docker call would hold up a Ctrl+C;
+these threads are daemons, and the waiting loop in the main thread wakes often enough for
+KeyboardInterrupt to land at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Job(Generic[T]):
+    def __init__(self, name: str, fn: Callable[[], T], gate: threading.Semaphore | None) -> None:
+        self.name = name
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._fn = fn
+        self._gate = gate
+
+    def run(self) -> None:
+        try:
+            if self._gate is not None:
+                with self._gate:
+                    self.result = self._fn()
+            else:
+                self.result = self._fn()
+        except BaseException as exc:  # handed to the waiting thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def start(name: str, fn: Callable[[], T], gate: threading.Semaphore | None = None) -> Job[T]:
+    job: Job[T] = Job(name, fn, gate)
+    threading.Thread(target=job.run, name=f"clikd-{name}", daemon=True).start()
+    return job
+
+
+def wait_all(jobs: list[Job[T]], *, poll: float = 0.1) -> None:
+    """Wait for every job; the first failure is raised once all have finished."""
+    for job in jobs:
+        while not job.done.wait(poll):
+            pass
+    for job in jobs:
+        if job.error is not None:
+            raise job.error
+
+
+def run_all(named: dict[str, Callable[[], T]], *, limit: int = 8) -> dict[str, T]:
+    """Run the callables in parallel (at most ``limit`` at once) and return their results by name."""
+    gate = threading.Semaphore(max(1, limit))
+    jobs = [start(name, fn, gate) for name, fn in named.items()]
+    wait_all(jobs)
+    return {job.name: job.result for job in jobs}  # type: ignore[misc]
