@@ -5,12 +5,10 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 from tasks import config
-from tasks import env
 from tasks import db
 from tasks import env
 
 ns = Collection()
 ns.add_collection(Collection.from_module(config))
-ns.add_collection(Collection.from_module(env))
 ns.add_collection(Collection.from_module(db))
 ns.add_collection(Collection.from_module(env))
