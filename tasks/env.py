@@ -104,3 +104,35 @@ def stop(  # noqa: PLR0917  (Invoke flags)
     with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
         result = teardown(session, force=force, purge=purge, on_event=reporter, confirm_purge=confirm_purge)
     console.emit(result, as_json=json)
+
+
+@clikd_task(help={"watch": "re-render every 2 seconds until Ctrl+C"})
+def status(c: Context, branch: str = "", watch: bool = False, json: bool = False) -> None:
+    """Show the branch's stack: services, databases, git and Docker, with hints for what is unhealthy.
+
+    Per service: state, health (probed now), host port, probe latency, uptime, memory and CPU; per
+    database: health, size and the connection string (password hidden).
+
+    Examples:
+      inv env.status
+      inv env.status --watch
+      clikd env.status --branch feat/x --json
+    """
+    from tasks.core.stack import views
+    from tasks.core.stack.status import snapshot
+
+    session = Session(branch=branch)
+    if not watch:
+        console.emit(snapshot(session), as_json=json)
+        return
+    import time
+
+    from rich.live import Live
+
+    try:
+        with Live(views.render(snapshot(session)), console=console.out, auto_refresh=False) as live:
+            while True:
+                time.sleep(2)
+                live.update(views.render(snapshot(session)), refresh=True)
+    except KeyboardInterrupt:
+        return  # leaving the watch is the normal way to end it

@@ -284,3 +284,8 @@ def _prune(result: PruneResult) -> RenderableType:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def render(result: StatusSnapshot) -> RenderableType:
+    """The person-facing view of a snapshot (for env.status --watch)."""
+    return _status(result)

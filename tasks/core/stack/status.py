@@ -1,0 +1,290 @@
+"""env.status: one snapshot of the branch's stack, gathered in parallel.
+
+Per service: container state, a live health probe and its latency, host port, uptime, memory and
+CPU (two one-shot stats samples 0.25 s apart); per database: health, size and the connection string
+with the password hidden; the git branch with its last commit; the Docker engine. Nothing here
+needs the stack to be up: what is missing is reported as such, with a hint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from tasks.core.errors import Unavailable
+from tasks.core.stack import workers
+from tasks.core.stack.engine import branch_containers, connect, container_name
+from tasks.core.stack.model import (
+    LABEL_SERVICE,
+    DatabaseStatus,
+    EngineStatus,
+    GitStatus,
+    ServiceStatus,
+    StatusSnapshot,
+)
+from tasks.core.stack.probes import ProbeResult, run_probe
+from tasks.core.stack.spec import Component, resolve
+from tasks.core.stores import endpoint
+
+if TYPE_CHECKING:
+    import docker
+
+    from tasks.core.branch import BranchIdentity
+    from tasks.core.config.schema import Settings
+    from tasks.core.session import Session
+
+CPU_SAMPLE_S = 0.25
+
+
+def _parse_time(text: str) -> dt.datetime | None:
+    if not text or text.startswith("0001-"):
+        return None
+    head = text.rstrip("Z").partition(".")[0]
+    try:
+        return dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _stats(client: docker.DockerClient, container: str) -> tuple[int | None, float | None]:
+    """(memory bytes, CPU percent over CPU_SAMPLE_S) from two one-shot samples."""
+
+    def sample() -> dict[str, Any]:
+        got: dict[str, Any] = client.api.stats(container, stream=False, one_shot=True)
+        return got
+
+    try:
+        first = sample()
+        time.sleep(CPU_SAMPLE_S)
+        second = sample()
+    except Exception:  # the container went away meanwhile
+        return None, None
+    mem = second.get("memory_stats") or {}
+    usage = mem.get("usage")
+    extra = mem.get("stats") or {}
+    cache = extra.get("inactive_file", extra.get("total_inactive_file", extra.get("cache", 0)))
+    memory = int(usage - cache) if usage is not None else None
+    try:
+        cpu_delta = (
+            second["cpu_stats"]["cpu_usage"]["total_usage"] - first["cpu_stats"]["cpu_usage"]["total_usage"]
+        )
+        sys_delta = second["cpu_stats"]["system_cpu_usage"] - first["cpu_stats"]["system_cpu_usage"]
+        cpus = second["cpu_stats"].get("online_cpus") or 1
+        cpu = round(cpu_delta / sys_delta * cpus * 100, 1) if sys_delta > 0 else 0.0
+    except (KeyError, TypeError):
+        cpu = None
+    return memory, cpu
+
+
+def _git(session: Session, branch: str) -> GitStatus:
+    try:
+        import git
+
+        repo = git.Repo(session.root, search_parent_directories=True)
+        commit = repo.heads[branch].commit if branch in repo.heads else None
+        if commit is None and not repo.head.is_detached and repo.head.is_valid():
+            commit = repo.head.commit if repo.active_branch.name == branch else None
+    except Exception:  # no repository, no such branch: shown as "no commits"
+        return GitStatus(branch, None, None, None)
+    if commit is None:
+        return GitStatus(branch, None, None, None)
+    subject = str(commit.message).strip().splitlines()[0] if commit.message else ""
+    return GitStatus(branch, commit.hexsha[:10], subject[:72], max(0.0, time.time() - commit.committed_date))
+
+
+def _connection(settings: Settings, ident: BranchIdentity, kind: str) -> str:
+    ep = endpoint(settings, ident, kind)
+    if kind == "postgres":
+        dsn = ep.postgres_dsn(ident.postgres_db("main"))
+        return dsn.replace(":" + quote(ep.password, safe="") + "@", ":****@", 1) if ep.password else dsn
+    if kind == "keydb":
+        url = ep.redis_url()
+        return url.replace(":" + quote(ep.password, safe="") + "@", ":****@", 1) if ep.password else url
+    return f"cql://{ep.host}:{ep.port}/{ident.keyspace}"
+
+
+def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
+    try:
+        if kind == "postgres":
+            from tasks.core.stack.provision import _pg_connect
+            from tasks.core.stack.spec import POSTGRES_ROLES
+
+            ep = endpoint(settings, ident, "postgres")
+            names = [ident.postgres_db(r) for r in POSTGRES_ROLES]
+            with _pg_connect(ep, timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT coalesce(sum(pg_database_size(datname)), 0), count(*) FROM pg_database "
+                    "WHERE datname = ANY(%s)",
+                    (names,),
+                ).fetchone()
+            from tasks.core.stack.views import human_bytes
+
+            return f"{human_bytes(int(row[0]))} in {row[1]} databases" if row else "—"
+        if kind == "keydb":
+            return _keydb_size(settings, ident)
+        if kind == "scylla":
+            from tasks.core.stack.cql import Connection, quote_literal
+
+            ep = endpoint(settings, ident, "scylla")
+            with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=2) as conn:
+                rows = conn.query(
+                    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = "  # noqa: S608
+                    + quote_literal(ident.keyspace)
+                )
+            return f"{len(rows.rows) if rows else 0} tables in {ident.keyspace}"
+    except Exception as exc:  # size is informative; its failure is shown, not raised
+        return f"? ({type(exc).__name__})"
+    return "—"
+
+
+def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
+    import socket
+
+    from tasks.core.stack.probes import _resp
+
+    ep = endpoint(settings, ident, "keydb")
+    with socket.create_connection((ep.host, ep.port), timeout=2) as sock:
+        reader = sock.makefile("rb")
+        if ep.password:
+            sock.sendall(_resp("AUTH", ep.password))
+            reader.readline()
+        sock.sendall(_resp("DBSIZE"))
+        keys = reader.readline().strip().lstrip(b":").decode()
+        sock.sendall(_resp("INFO", "memory"))
+        size = int(reader.readline().strip().lstrip(b"$"))
+        info = reader.read(size + 2).decode(errors="replace")
+    mem = next(
+        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("used_memory_human:")), "?"
+    )
+    return f"{keys} keys, {mem} used"
+
+
+def snapshot(session: Session, *, resources: bool = True) -> StatusSnapshot:
+    began = time.monotonic()
+    settings = session.config.settings
+    ident = session.ident
+    stack = resolve(settings, ident)
+    client: docker.DockerClient | None
+    try:
+        client = connect(timeout=10)
+        version = client.api.version()
+        info_running = len(client.api.containers(filters={"status": "running"}))
+        engine = EngineStatus(
+            True,
+            str(version.get("Version", "?")),
+            str(version.get("ApiVersion", "?")),
+            str(client.api.base_url),
+            info_running,
+        )
+        summaries = {
+            (s.get("Labels") or {}).get(LABEL_SERVICE, container_name(s)): s
+            for s in branch_containers(client, stack.project, stack.branch)
+        }
+    except Unavailable as exc:
+        client = None
+        engine = EngineStatus(False, "", "", exc.message, 0)
+        summaries = {}
+
+    jobs: dict[str, Any] = {"git": lambda: _git(session, ident.branch)}
+    for name, comp in stack.components.items():
+        jobs[f"probe:{name}"] = lambda comp=comp: run_probe(comp.probe)
+        if comp.role == "database":
+            jobs[f"size:{name}"] = lambda comp=comp: _size(settings, ident, comp.kind)
+        summary = summaries.get(name)
+        if client is not None and summary is not None:
+            cid = str(summary["Id"])
+            jobs[f"inspect:{name}"] = lambda cid=cid: client.api.inspect_container(cid)
+            if resources and summary.get("State") == "running":
+                jobs[f"stats:{name}"] = lambda cid=cid: _stats(client, cid)
+    got = workers.run_all(jobs, limit=16)
+
+    now = dt.datetime.now(dt.UTC)
+    services: list[ServiceStatus] = []
+    databases: list[DatabaseStatus] = []
+    hints: list[str] = []
+    for name, comp in stack.components.items():
+        probe: ProbeResult = got[f"probe:{name}"]
+        inspect = got.get(f"inspect:{name}")
+        state, detail = _state(comp, inspect)
+        health = "healthy" if probe.ok else ("unhealthy" if state in ("running", "external") else "down")
+        hint = _hint(comp, state, probe, inspect)
+        if hint:
+            hints.append(hint)
+        if comp.role == "service":
+            started = (
+                _parse_time(inspect["State"].get("StartedAt", "")) if inspect and state == "running" else None
+            )
+            memory, cpu = got.get(f"stats:{name}") or (None, None)
+            port = comp.probe.port or next((h for _c, h in comp.ports.values()), None)
+            services.append(
+                ServiceStatus(
+                    name,
+                    comp.container,
+                    state,
+                    health,
+                    port,
+                    comp.url,
+                    round(probe.ms, 1) if probe.ok else None,
+                    (now - started).total_seconds() if started else None,
+                    memory,
+                    cpu,
+                    detail or (probe.error if not probe.ok else ""),
+                )
+            )
+        else:
+            databases.append(
+                DatabaseStatus(
+                    name,
+                    comp.kind,
+                    "container" if comp.managed else "external",
+                    state,
+                    health,
+                    round(probe.ms, 1) if probe.ok else None,
+                    got[f"size:{name}"],
+                    _connection(settings, ident, comp.kind),
+                    detail or (probe.error if not probe.ok else ""),
+                )
+            )
+    if not engine.reachable:
+        hints.insert(0, f"Docker is not reachable ({engine.host}): start the engine")
+    return StatusSnapshot(
+        branch=ident.branch,
+        project=stack.project,
+        network=stack.network,
+        git=got["git"],
+        engine=engine,
+        services=services,
+        databases=databases,
+        hints=hints,
+        taken_at=now.isoformat(timespec="seconds"),
+        seconds=round(time.monotonic() - began, 3),
+    )
+
+
+def _state(comp: Component, inspect: dict[str, Any] | None) -> tuple[str, str]:
+    if not comp.managed:
+        return "external", ""
+    if inspect is None:
+        return "missing", ""
+    st = inspect["State"]
+    status = str(st.get("Status", "?"))
+    if status == "exited":
+        return "exited", f"exit code {st.get('ExitCode')}"
+    return status, ""
+
+
+def _hint(comp: Component, state: str, probe: ProbeResult, inspect: dict[str, Any] | None) -> str:
+    if probe.ok:
+        return ""
+    if state == "missing":
+        return f"{comp.name} is not running: inv env.start"
+    if state == "exited":
+        code = inspect["State"].get("ExitCode") if inspect else "?"
+        return (
+            f"{comp.name} exited with code {code}: see inv env.logs --service {comp.name}, then inv env.start"
+        )
+    if state == "external":
+        return f"{comp.name} ({comp.probe.host}:{comp.probe.port}) does not answer: {probe.error}"
+    return f"{comp.name} is unhealthy ({probe.error}): inv env.logs --service {comp.name} --level warn"
