@@ -80,6 +80,7 @@ class Model:
     variants: list[Variant] = field(default_factory=list)
     discriminator: str | None = None  # wire name of the tag property
     target: TypeRef | None = None  # alias
+    recursive: bool = False  # alias whose target mentions itself: rendered as a wrapper type
 
 
 @dataclass

@@ -1,0 +1,158 @@
+"""Reading the OpenAPI document: from a file, a URL or the running API, then validating it.
+
+Sources, in order of precedence:
+  * ``--spec PATH`` or ``--spec URL`` (http/https);
+  * ``--spec live``: the running API's document at ``[codegen] openapi_endpoint``;
+  * otherwise the project's contract, ``[codegen] spec`` (``codegen/spec/clikd.openapi.yaml``).
+
+The file is the default because it is what the repository reviews and versions; the live document is
+what a developer compares against while changing the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.core.codegen.errors import SpecError, pointer_of
+from tasks.core.errors import ConfigError, Unavailable
+
+LIVE = "live"
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """Where a document comes from: ``kind`` is ``file``, ``url`` or ``live``."""
+
+    kind: str
+    location: str
+
+    def __str__(self) -> str:
+        return self.location
+
+
+@dataclass
+class LoadedSpec:
+    source: SpecSource
+    document: dict[str, Any]
+    raw: bytes
+    digest: str  # sha256 of the canonical JSON form: the same API hashes the same from YAML or JSON
+
+
+def resolve_source(spec: str, *, root: Path, default_file: str, endpoint: str) -> SpecSource:
+    if spec == LIVE:
+        return SpecSource("live", endpoint)
+    if spec.startswith(("http://", "https://")):
+        return SpecSource("url", spec)
+    path = Path(spec or default_file)
+    if not path.is_absolute():
+        path = (Path.cwd() / path) if spec else (root / path)
+    return SpecSource("file", str(path.resolve()))
+
+
+def read_source(source: SpecSource, *, timeout: float) -> bytes:
+    if source.kind == "file":
+        path = Path(source.location)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"OpenAPI document {path} does not exist",
+                "pass --spec PATH|URL, or --spec live for the running API, or set [codegen] spec",
+            ) from None
+    return fetch(source.location, timeout=timeout, live=source.kind == "live")
+
+
+def fetch(url: str, *, timeout: float, live: bool) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Accept": "application/json, application/yaml;q=0.9"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
+            data: bytes = response.read()
+            return data
+    except urllib.error.HTTPError as error:
+        raise Unavailable(
+            f"{url} answered HTTP {error.code} instead of an OpenAPI document",
+            "check the URL; for the running API check [codegen] openapi_endpoint",
+        ) from None
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        hint = (
+            "start the stack with `inv env.start` (or `--only api`), or generate from the file in "
+            "codegen/spec by leaving out --spec live"
+            if live
+            else "check the URL and that the server is up, or pass --spec PATH"
+        )
+        raise Unavailable(f"could not fetch the OpenAPI document from {url}: {reason}", hint) from None
+
+
+def parse(raw: bytes, *, source: str) -> dict[str, Any]:
+    text = raw.decode("utf-8-sig", errors="replace")
+    doc: Any
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SpecError(
+                f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})", "", source=source
+            ) from None
+    else:
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            doc = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise SpecError(f"not valid YAML{where}: {error}", "", source=source) from None
+    if not isinstance(doc, dict):
+        raise SpecError("the document is not a mapping", "", source=source)
+    version = str(doc.get("openapi", ""))
+    if not version.startswith("3."):
+        found = f"swagger {doc['swagger']}" if "swagger" in doc else f"openapi {version or '(missing)'}"
+        raise SpecError(
+            f"unsupported document version: {found}; clikd generates from OpenAPI 3.0 and 3.1",
+            "/openapi",
+            source=source,
+            hint="convert Swagger 2 documents to OpenAPI 3 first (e.g. with swagger2openapi)",
+        )
+    return _stringify_keys(doc)
+
+
+def _stringify_keys(value: Any) -> Any:
+    # YAML turns unquoted response codes (200) and some names into ints; OpenAPI keys are strings.
+    if isinstance(value, dict):
+        return {str(k): _stringify_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stringify_keys(v) for v in value]
+    return value
+
+
+def canonical_digest(doc: dict[str, Any]) -> str:
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load(source: SpecSource, *, timeout: float) -> LoadedSpec:
+    raw = read_source(source, timeout=timeout)
+    doc = parse(raw, source=str(source))
+    return LoadedSpec(source, doc, raw, canonical_digest(doc))
+
+
+def validate(doc: dict[str, Any], *, source: str) -> None:
+    """Validate against the OpenAPI 3.0/3.1 rules (openapi-spec-validator); the first error wins."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    cls = (
+        OpenAPIV31SpecValidator if str(doc.get("openapi", "")).startswith("3.1") else OpenAPIV30SpecValidator
+    )
+    for error in cls(doc).iter_errors():
+        path = list(getattr(error, "absolute_path", None) or getattr(error, "path", None) or [])
+        message = str(getattr(error, "message", error)).splitlines()[0]
+        raise SpecError(message[:300], pointer_of(path), source=source)
