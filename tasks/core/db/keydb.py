@@ -39,8 +39,16 @@ def lock_key(prefix: str) -> str:
 
 
 def client(ep: Endpoint) -> Any:
+    import inspect
+
     import redis
 
+    # KeyDB (Redis 6) does not know CLIENT SETINFO, which redis-py >= 5 sends on connect: switch it off.
+    quiet: dict[str, Any] = (
+        {"driver_info": None}
+        if "driver_info" in inspect.signature(redis.Redis.__init__).parameters
+        else {"lib_name": None, "lib_version": None}
+    )
     conn = redis.Redis(
         host=ep.host,
         port=ep.port,
@@ -48,8 +56,7 @@ def client(ep: Endpoint) -> Any:
         username=ep.user or None,
         socket_connect_timeout=5,
         socket_timeout=60,
-        lib_name=None,
-        lib_version=None,
+        **quiet,
     )
     try:
         conn.ping()

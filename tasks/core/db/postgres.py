@@ -83,7 +83,7 @@ def create_database(conn: psycopg.Connection[Any], dbname: str, template: str | 
         sql += f" TEMPLATE {quote_ident(template)}"
     try:
         conn.execute(sql.encode())
-    except psycopg.errors.DuplicateDatabase:
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):  # a racing creator won
         return False
     return True
 

@@ -1,0 +1,17 @@
+"""Remove every store of a branch: both databases, the keyspace, the keys under the prefix."""
+
+from __future__ import annotations
+
+from tasks.core.db import keydb, postgres, scylla
+from tasks.core.db.files import POSTGRES_ROLES
+from tasks.core.db.target import Target
+
+
+def destroy(t: Target) -> None:
+    """Idempotent: what does not exist is skipped."""
+    with postgres.admin(t.postgres) as conn:
+        for role in POSTGRES_ROLES:
+            postgres.drop_database(conn, t.database(role))
+    with scylla.session(t.scylla) as sess:
+        scylla.drop_keyspace(sess, t.keyspace)
+    keydb.delete_prefix(keydb.client(t.keydb), t.pattern)
