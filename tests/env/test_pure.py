@@ -112,7 +112,7 @@ def test_plan_noop_create_and_recreate_dependents(settings) -> None:  # type: ig
     # a container of a service no longer configured is removed
     extra = _actual(stack, names)
     extra["legacy"] = Actual("legacy", "clikd-feat-x-legacy", "id", "running", "h", "img")
-    assert [a for a in plan(stack, names, extra, images) if a.kind == "remove"][0].name == "legacy"
+    assert next(a for a in plan(stack, names, extra, images) if a.kind == "remove").name == "legacy"
 
 
 def test_select_only_and_exclude(settings) -> None:  # type: ignore[no-untyped-def]
