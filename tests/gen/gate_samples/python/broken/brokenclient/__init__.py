@@ -1,0 +1,1 @@
+"""A package whose top level imports, but one submodule does not."""
