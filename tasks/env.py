@@ -136,3 +136,110 @@ def status(c: Context, branch: str = "", watch: bool = False, json: bool = False
                 live.update(views.render(snapshot(session)), refresh=True)
     except KeyboardInterrupt:
         return  # leaving the watch is the normal way to end it
+
+
+@clikd_task(
+    help={
+        "service": "only these services/databases (comma-separated)",
+        "level": "only lines at this level or above: trace, debug, info, warn, error, fatal",
+        "grep": "only lines matching this regular expression",
+        "since": "only lines newer than this: 30s, 10m, 2h, 1d or a timestamp",
+        "tail": "only the last N matching lines per service (-1: all)",
+        "follow": "keep printing new lines until Ctrl+C",
+        "export": "also write the lines to this file (JSON lines when it ends in .jsonl)",
+    }
+)
+def logs(  # noqa: PLR0917  (Invoke flags)
+    c: Context,
+    service: str = "",
+    level: str = "",
+    grep: str = "",
+    since: str = "",
+    tail: int = -1,
+    follow: bool = False,
+    export: str = "",
+    branch: str = "",
+    json: bool = False,
+) -> None:
+    """Show the branch's container logs, one coloured prefix per service, in timestamp order.
+
+    Levels come from JSON logs and common text formats; a line without one counts as INFO.
+
+    Examples:
+      inv env.logs --service api,auth --level warn --tail 50
+      inv env.logs --grep 'timeout|refused' --since 10m
+      inv env.logs --follow --service realtime
+      clikd env.logs --level error --export errors.jsonl
+    """
+    import sys
+
+    from tasks.core.stack import logs as stack_logs
+    from tasks.core.stack.views import LogPrinter
+
+    session = Session(branch=branch)
+    filters = stack_logs.make_filters(service, level, grep)
+    after = stack_logs.parse_since(since)
+    last = None if tail < 0 else tail
+    colour = sys.stdout.isatty() and not console.out.no_color
+    if not follow:
+        lines = stack_logs.collect(session, filters=filters, since=after, tail=last)
+        printer = LogPrinter(sorted({ln.service for ln in lines}), colour=colour, as_json=json, export=export)
+        try:
+            if lines:
+                printer(lines)
+        finally:
+            printer.close()
+        if export:
+            console.note(f"wrote {len(lines)} lines to {export}")
+        return
+    printer = LogPrinter(sorted(filters.services) or [], colour=colour, as_json=json, export=export)
+    try:
+        stack_logs.follow(session, filters=filters, since=after, tail=last, on_lines=printer)
+    except KeyboardInterrupt:
+        pass  # Ctrl+C is how a follow ends
+    finally:
+        printer.close()
+
+
+@clikd_task(name="list")
+def list_(c: Context, json: bool = False) -> None:
+    """List every clikd environment on this machine: branch, state, containers, disk use, ports.
+
+    Examples:
+      inv env.list
+      clikd env.list --json
+    """
+    from tasks.core.stack import views  # registers the views
+    from tasks.core.stack.inventory import environments
+
+    _ = views
+    console.emit(environments(Session()), as_json=json)
+
+
+@clikd_task()
+def prune(c: Context, yes: bool = False, json: bool = False) -> None:
+    """Remove the environments (containers, volumes, data) of git branches that no longer exist.
+
+    Lists them first and asks for confirmation (--yes without a terminal).
+
+    Examples:
+      inv env.prune
+      clikd env.prune --yes --json
+    """
+    from tasks.core.prompts import confirm
+    from tasks.core.stack import views
+    from tasks.core.stack.inventory import prune as prune_envs
+    from tasks.core.stack.model import Environment, EnvironmentList
+
+    def ask(gone: list[Environment]) -> None:
+        if not json:
+            console.emit(EnvironmentList(Session().config.settings.project.name, gone))
+        confirm(
+            f"Remove {len(gone)} environment(s) of deleted branches ({', '.join(e.branch for e in gone)}), "
+            "with their data?",
+            assume_yes=yes,
+        )
+
+    with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
+        result = prune_envs(Session(), confirm=ask, on_event=reporter)
+    console.emit(result, as_json=json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Group, RenderableType
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasks.core import console
+from tasks.core.stack.logs import LogLine
 from tasks.core.stack.model import (
     ComponentEvent,
     EnvironmentList,
@@ -289,3 +291,68 @@ def now_iso() -> str:
 def render(result: StatusSnapshot) -> RenderableType:
     """The person-facing view of a snapshot (for env.status --watch)."""
     return _status(result)
+
+
+SERVICE_COLOURS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)  # compose's rainbow, then bright
+LEVEL_COLOURS = {"TRACE": 2, "DEBUG": 2, "INFO": 0, "WARN": 33, "ERROR": 31, "FATAL": 41}
+
+
+class LogPrinter:
+    """Writes log lines to stdout (coloured prefix per service in a terminal) and to an export file.
+
+    Lines are written with one ``write`` per batch, bypassing Rich: following a chatty service
+    must cost little CPU.
+    """
+
+    def __init__(self, services: list[str], *, colour: bool, as_json: bool = False, export: str = "") -> None:
+        import sys
+
+        self.out = sys.stdout
+        self.colour = colour and not as_json
+        self.as_json = as_json
+        width = max((len(s) for s in services), default=4)
+        self.prefix = {}
+        for i, svc in enumerate(sorted(services)):
+            label = f"{svc:<{width}} |"
+            code = SERVICE_COLOURS[i % len(SERVICE_COLOURS)]
+            self.prefix[svc] = f"\x1b[{code}m{label}\x1b[0m" if self.colour else label
+        self.export = None
+        self.export_json = export.endswith(".jsonl")
+        if export:
+            self.export = Path(export).open("w", encoding="utf-8")  # noqa: SIM115  (closed in close())
+        self.count = 0
+
+    def _person(self, line: LogLine) -> str:
+        prefix = self.prefix.get(line.service) or f"{line.service} |"
+        when = line.ts[11:23] if len(line.ts) >= 23 else line.ts
+        level = line.level
+        if self.colour:
+            code = LEVEL_COLOURS.get(level, 0)
+            level = f"\x1b[{code}m{level:<5}\x1b[0m" if code else f"{level:<5}"
+        else:
+            level = f"{level:<5}"
+        return f"{prefix} {when} {level} {line.text}\n"
+
+    def __call__(self, lines: list[LogLine]) -> None:
+        import json
+
+        if self.as_json:
+            self.out.write("".join(json.dumps(ln.to_dict(), ensure_ascii=False) + "\n" for ln in lines))
+        else:
+            self.out.write("".join(self._person(ln) for ln in lines))
+        self.out.flush()
+        if self.export is not None:
+            if self.export_json:
+                self.export.write(
+                    "".join(json.dumps(ln.to_dict(), ensure_ascii=False) + "\n" for ln in lines)
+                )
+            else:
+                self.export.write(
+                    "".join(f"{ln.service} | {ln.ts} {ln.level:<5} {ln.text}\n" for ln in lines)
+                )
+            self.export.flush()
+        self.count += len(lines)
+
+    def close(self) -> None:
+        if self.export is not None:
+            self.export.close()
