@@ -6,9 +6,11 @@ from invoke.collection import Collection
 
 from tasks import config
 from tasks import db
+from tasks import deploy
 from tasks import env
 
 ns = Collection()
 ns.add_collection(Collection.from_module(config))
 ns.add_collection(Collection.from_module(db))
+ns.add_collection(Collection.from_module(deploy))
 ns.add_collection(Collection.from_module(env))

@@ -125,6 +125,11 @@ class Deployment(Section):
     rollout_timeout: PositiveFloat = 300.0
     replicas: int = Field(default=2, ge=0)
     rollback_window: PositiveFloat = 3600.0
+    kubeconfig: str | None = None  # default: $KUBECONFIG, then ~/.kube/config
+    progress_deadline: int = Field(default=600, ge=1)  # the Deployments' progressDeadlineSeconds
+    history_limit: int = Field(default=10, ge=1)  # releases kept in the cluster per environment
+    lock_ttl: PositiveFloat = 120.0  # seconds a deploy lock lives without renewal (a dead run's lock expires)
+    smoke_timeout: PositiveFloat = 10.0  # seconds per smoke request through the API server's service proxy
 
 
 class Development(Section):

@@ -1,0 +1,1 @@
+"""Kubernetes deploys: manifests, checks, apply, rollout waits, blue/green, history, lock."""

@@ -1,0 +1,148 @@
+"""How deploy results look to a person (``--json`` prints the dataclasses instead)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tasks.core.console import renders
+from tasks.core.deploy.flow import Plan
+from tasks.core.deploy.model import (
+    ChecksReport,
+    CheckState,
+    DeployResult,
+    EnvironmentStatus,
+    PreviewResult,
+    StatusReport,
+)
+
+STYLE = {CheckState.PASS: "green", CheckState.WARN: "yellow", CheckState.FAIL: "red"}
+
+
+def _age(when: dt.datetime | None) -> str:
+    if when is None:
+        return "-"
+    seconds = int((dt.datetime.now(dt.UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@renders(ChecksReport)
+def checks_view(report: ChecksReport) -> RenderableType:
+    table = Table(title="pre-deployment checks", title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    table.add_column("to do")
+    for check in report.checks:
+        table.add_row(
+            check.name, Text(check.state.value, style=STYLE[check.state]), check.detail, check.hint or ""
+        )
+    return table
+
+
+def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
+    lines = Text()
+    target = plan.target
+    lines.append(f"{target.environment}", style="bold")
+    lines.append(f" → namespace {target.namespace} on {plan.cluster} ({target.strategy})\n")
+    lines.append(f"commit {plan.release.commit[:12]} of {plan.release.branch}, tag {plan.release.tag}\n")
+    if target.strategy == "blue-green":
+        lines.append(f"slots: live {plan.active_slot or '(none)'}, deploying to {plan.next_slot}\n")
+    current = f"revision {plan.current_revision}" if plan.current_revision else "nothing yet"
+    lines.append(f"currently deployed: {current}\n")
+    table = Table(box=None, show_header=True, pad_edge=False)
+    table.add_column("service")
+    table.add_column("now")
+    table.add_column("new")
+    for name, image in plan.release.images.items():
+        now = plan.current_images.get(name, "-")
+        table.add_row(name, now, Text(image, style="bold" if image != now else "dim"))
+    parts: list[RenderableType] = [lines, table]
+    if checks is not None:
+        parts.append(checks_view(checks))
+    return Group(*parts)
+
+
+@renders(DeployResult)
+def deploy_view(result: DeployResult) -> RenderableType:
+    r = result.release
+    head = Text()
+    head.append("✓ ", style="bold green")
+    head.append(f"{result.environment} revision {r.revision}", style="bold")
+    head.append(f" in {result.namespace} ({result.seconds:.1f}s)")
+    if result.switched:
+        head.append(f"; public Services switched {result.switched}")
+    if r.note:
+        head.append(f"\n{r.note}", style="dim")
+    table = Table(box=None, pad_edge=False)
+    table.add_column("service")
+    table.add_column("image")
+    table.add_column("smoke")
+    smoke = {s.service: s for s in result.smoke}
+    for name, image in r.images.items():
+        s = smoke.get(name)
+        table.add_row(name, image, Text("ok" if s and s.ok else "-", style="green" if s and s.ok else "dim"))
+    return Group(head, table)
+
+
+def _env_view(env: EnvironmentStatus) -> RenderableType:
+    head = Text()
+    head.append(env.environment, style="bold")
+    head.append(f"  {env.namespace}")
+    if not env.exists:
+        head.append("  not deployed", style="dim")
+        return head
+    head.append(f"  revision {env.revision or '-'}")
+    if env.active_slot:
+        head.append(f"  live slot {env.active_slot}", style="cyan")
+    head.append(
+        f"  {_age(env.deployed_at)} ago by {env.deployed_by or '-'}  commit {(env.commit or '-')[:12]}"
+    )
+    if env.lock_holder:
+        head.append(f"\nlocked by {env.lock_holder}", style="yellow")
+    table = Table(box=None, pad_edge=False)
+    for col in ("deployment", "image", "ready", "updated", "available"):
+        table.add_column(col)
+    for s in env.services:
+        style = "green" if s.ready >= s.desired else "yellow"
+        table.add_row(
+            s.deployment,
+            s.image,
+            Text(f"{s.ready}/{s.desired}", style=style),
+            str(s.updated),
+            str(s.available),
+        )
+    hist = Table(box=None, pad_edge=False, title="history", title_justify="left")
+    for col in ("rev", "status", "tag", "slot", "when", "who", "note"):
+        hist.add_column(col)
+    for r in env.history:
+        hist.add_row(str(r.revision), r.status, r.tag, r.slot or "-", _age(r.time), r.user, r.note)
+    return Group(head, table, hist)
+
+
+@renders(EnvironmentStatus)
+def environment_view(env: EnvironmentStatus) -> RenderableType:
+    return _env_view(env)
+
+
+@renders(StatusReport)
+def status_view(report: StatusReport) -> RenderableType:
+    return Group(Text(f"cluster {report.cluster}", style="dim"), *(_env_view(e) for e in report.environments))
+
+
+@renders(PreviewResult)
+def preview_view(result: PreviewResult) -> RenderableType:
+    if result.action == "deployed" and result.deploy is not None:
+        return Group(
+            deploy_view(result.deploy),
+            Text(f"preview {result.namespace} expires {result.expires:%Y-%m-%d %H:%M} UTC", style="dim"),
+        )
+    if not result.deleted:
+        return Text(f"nothing to delete ({result.namespace})", style="dim")
+    return Text(f"deleted {', '.join(result.deleted)} (namespaces terminate in the background)")

@@ -1,0 +1,243 @@
+"""deploy: the branch on Kubernetes: staging, production (blue/green), status, rollback, previews."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+
+from tasks.core import console
+from tasks.core.session import Session
+from tasks.core.tasking import clikd_task
+
+TIMEOUT_HELP = "seconds to wait for the rollouts (default: [deployment] rollout_timeout)"
+TAG_HELP = "image tag for every service (default: the commit's first 12 characters)"
+FORCE_HELP = "deploy even when pre-deployment checks fail (recorded in the release)"
+
+
+def _show(renderable: object, as_json: bool) -> None:
+    """The plan and checks go to stderr, so stdout stays clean for --json."""
+    if not as_json:
+        console.err.print(renderable)
+
+
+@clikd_task(help={"tag": TAG_HELP, "timeout": TIMEOUT_HELP, "force": FORCE_HELP})
+def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
+    c: Context,
+    tag: str = "",
+    timeout: float = 0.0,
+    force: bool = False,
+    yes: bool = False,
+    json: bool = False,
+) -> None:
+    """Deploy the checked-out commit to staging and wait until it is healthy.
+
+    Renders k8s/ for staging, validates every object with the API server's dry run, applies them
+    (server-side apply, field manager clikd), waits for each rollout by kubectl's rules, smoke-tests
+    each service through the API server's service proxy and records the release in the cluster.
+    Warnings from the pre-deployment checks are shown; failed checks stop it unless --force.
+
+    Examples:
+      inv deploy.staging
+      inv deploy.staging --tag 1f2e3d4c5b6a --yes
+      clikd deploy.staging --yes --json --timeout 600
+    """
+    from tasks.core.deploy import checks as checks_mod
+    from tasks.core.deploy import flow, views
+    from tasks.core.errors import CheckFailed
+    from tasks.core.prompts import confirm
+
+    session = Session()
+    kube = flow.open_cluster(session)
+    plan = flow.make_plan(session, kube, "staging", tag=tag or None)
+    report = checks_mod.run(session, forced=force)
+    _show(views.plan_view(plan, report), json)
+    if report.failed and not force:
+        raise CheckFailed(
+            f"{len(report.failed)} pre-deployment check(s) failed",
+            hint="fix them, or pass --force (recorded in the release)",
+            details=[f"{c.name}: {c.detail}" for c in report.failed],
+        )
+    confirm(f"Deploy {plan.release.tag} to {plan.target.namespace}?", assume_yes=yes)
+    result = flow.deploy(session, kube, plan, checks=report, timeout=timeout or None, progress=console.note)
+    console.emit(result, as_json=json)
+
+
+@clikd_task(
+    help={
+        "tag": TAG_HELP,
+        "timeout": TIMEOUT_HELP,
+        "force": FORCE_HELP,
+        "confirm": "type the environment name here to confirm without a terminal: --confirm=production",
+    }
+)
+def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
+    c: Context,
+    tag: str = "",
+    timeout: float = 0.0,
+    force: bool = False,
+    yes: bool = False,
+    confirm: str = "",
+    json: bool = False,
+) -> None:
+    """Deploy to production, blue/green: the new slot goes live only once it is healthy.
+
+    A wizard in a terminal: the target and plan, the pre-deployment checks (all must pass unless
+    --force), then type 'production'. Without a terminal it needs --yes --confirm=production. Takes
+    the deploy lock, runs the migrations job (expand), deploys the idle slot, waits, smoke-tests it
+    through its preview Services, then switches the public Services and tests them again. The old
+    slot stays up for `inv deploy.rollback`.
+
+    Examples:
+      inv deploy.production
+      inv deploy.production --tag v1.4.0 --yes --confirm=production
+      clikd deploy.production --yes --confirm=production --json
+    """
+    from tasks.core.deploy import checks as checks_mod
+    from tasks.core.deploy import flow, views
+    from tasks.core.errors import CheckFailed, ConfirmationRequired
+    from tasks.core.prompts import confirm as ask
+    from tasks.core.prompts import interactive, type_to_confirm
+
+    if not interactive() and not (yes and confirm):
+        raise ConfirmationRequired(
+            "deploying to production needs a confirmation, and there is no terminal to ask in",
+            hint="pass --yes --confirm=production",
+        )
+    session = Session()
+    kube = flow.open_cluster(session)
+    plan = flow.make_plan(session, kube, "production", tag=tag or None)
+    report = checks_mod.run(session, forced=force)
+    _show(views.plan_view(plan, report), json)
+    if report.failed and not force:
+        raise CheckFailed(
+            f"{len(report.failed)} pre-deployment check(s) failed; production needs all to pass",
+            hint="fix them, or pass --force (recorded in the release)",
+            details=[f"{c.name}: {c.detail}" for c in report.failed],
+        )
+    ask(f"Deploy {plan.release.tag} to production ({plan.target.namespace})?", assume_yes=yes)
+    type_to_confirm(
+        "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
+    )
+    result = flow.deploy(session, kube, plan, checks=report, timeout=timeout or None, progress=console.note)
+    console.emit(result, as_json=json)
+
+
+@clikd_task(help={"env": "only this environment: staging or production (default: both)"})
+def status(c: Context, env: str = "", json: bool = False) -> None:
+    """Show what runs where: revision, images, ready replicas, live slot, age, who deployed.
+
+    Reads the cluster (the Deployments and the release history kept there), never local files.
+
+    Examples:
+      inv deploy.status
+      inv deploy.status --env production
+      clikd deploy.status --json
+    """
+    from tasks.core.deploy import flow, views  # noqa: F401  (views registers the renderers)
+    from tasks.core.deploy import status as status_mod
+
+    session = Session()
+    kube = flow.open_cluster(session)
+    environments = [env] if env else ["staging", "production"]
+    console.emit(status_mod.status(session, kube, environments), as_json=json)
+
+
+@clikd_task(
+    help={
+        "to": "the revision to return to (default: the release before the current one)",
+        "env": "staging or production (default: production)",
+        "timeout": TIMEOUT_HELP,
+        "confirm": "for production without a terminal: --confirm=production",
+    }
+)
+def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
+    c: Context,
+    to: int = 0,
+    env: str = "production",
+    timeout: float = 0.0,
+    yes: bool = False,
+    confirm: str = "",
+    json: bool = False,
+) -> None:
+    """Return an environment to a recorded release.
+
+    Production: when the release's slot still runs it, the public Services switch back to that
+    slot (after a smoke test); otherwise the release's images are deployed to the idle slot first.
+    Staging: the release's recorded manifests are applied again. Either way a new revision records it.
+
+    Examples:
+      inv deploy.rollback
+      inv deploy.rollback --to 7 --yes --confirm=production
+      inv deploy.rollback --env staging --yes
+    """
+    from tasks.core.deploy import flow, views  # noqa: F401
+    from tasks.core.deploy.render import Layout, target_for
+    from tasks.core.prompts import confirm as ask
+    from tasks.core.prompts import type_to_confirm
+
+    session = Session()
+    kube = flow.open_cluster(session)
+    target = target_for(session.config.settings, Layout(session.root), env)
+    chosen, current = flow.rollback_target(kube, target.namespace, to or None)
+    if not json:
+        console.note(
+            f"{env}: revision {current.revision if current else '-'} → back to revision {chosen.revision} "
+            f"({chosen.tag}, deployed {chosen.time:%Y-%m-%d %H:%M} UTC by {chosen.user})"
+        )
+    ask(f"Roll {env} back to revision {chosen.revision}?", assume_yes=yes)
+    if env == "production":
+        type_to_confirm(
+            "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
+        )
+    result = flow.rollback(
+        session, kube, env, to=chosen.revision, timeout=timeout or None, progress=console.note
+    )
+    console.emit(result, as_json=json)
+
+
+@clikd_task(
+    help={
+        "delete": "delete this branch's preview namespace",
+        "sweep": "delete every preview past its expiry",
+        "tag": TAG_HELP,
+        "timeout": TIMEOUT_HELP,
+    }
+)
+def preview(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
+    c: Context,
+    delete: bool = False,
+    sweep: bool = False,
+    tag: str = "",
+    timeout: float = 0.0,
+    branch: str = "",
+    yes: bool = False,
+    json: bool = False,
+) -> None:
+    """Put the branch into its own preview namespace (with an expiry), or remove it.
+
+    The namespace comes from the branch identity ([deployment] namespace_prefix + branch); it is
+    labelled dev.clikd/expires-at, and --sweep deletes the expired ones.
+
+    Examples:
+      inv deploy.preview --yes
+      inv deploy.preview --delete --yes
+      inv deploy.preview --sweep --yes
+    """
+    from tasks.core.deploy import flow, views
+    from tasks.core.deploy import status as status_mod
+    from tasks.core.prompts import confirm
+
+    session = Session(branch=branch)
+    kube = flow.open_cluster(session)
+    if sweep:
+        confirm("Delete every expired preview namespace?", assume_yes=yes)
+        console.emit(status_mod.preview_sweep(kube), as_json=json)
+        return
+    if delete:
+        confirm(f"Delete preview namespace {status_mod.preview_namespace(session)}?", assume_yes=yes)
+        console.emit(status_mod.preview_delete(session, kube), as_json=json)
+        return
+    plan = status_mod.preview_plan(session, kube, tag=tag or None)
+    _show(views.plan_view(plan), json)
+    confirm(f"Deploy a preview to {plan.target.namespace}?", assume_yes=yes)
+    result = status_mod.preview_deploy(session, kube, plan, timeout=timeout or None, progress=console.note)
+    console.emit(result, as_json=json)
