@@ -115,4 +115,11 @@ DEFAULT: list[CheckFn] = [git_clean, services_healthy, migrations_current, clien
 
 
 def run(session: Session, checks: list[CheckFn] | None = None, *, forced: bool = False) -> ChecksReport:
-    return ChecksReport([fn(session) for fn in (DEFAULT if checks is None else checks)], forced=forced)
+    """Run the checks side by side (each may wait on a server), reported in their order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chosen = DEFAULT if checks is None else checks
+    session.config  # noqa: B018  (load the settings once, before the threads share them)
+    with ThreadPoolExecutor(max_workers=max(len(chosen), 1)) as pool:
+        results = list(pool.map(lambda fn: fn(session), chosen))
+    return ChecksReport(results, forced=forced)

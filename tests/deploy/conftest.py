@@ -1,0 +1,93 @@
+"""Fixtures for the deploy tests: the real control plane from tests/infra/k8s/up, and a project per test.
+
+Each test gets its own copy of the project (clikd.toml and k8s/) in a fresh git repository and its own
+namespace prefix, so its staging/production namespaces are its own; they are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks.core.deploy.kube import Kube, connect
+from tasks.core.errors import ClikdError
+from tasks.core.session import Session
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECONFIG = REPO / "tests" / "infra" / "k8s" / "kubeconfig"
+UP = "tests/infra/k8s/up"
+
+
+@pytest.fixture(scope="session")
+def kube() -> Kube:
+    if not KUBECONFIG.is_file():
+        pytest.fail(f"{KUBECONFIG} is missing: run {UP} first", pytrace=False)
+    try:
+        client = connect(str(KUBECONFIG), "clikd-test")
+        client.request("GET", "/readyz", raw=True)
+    except ClikdError as exc:
+        pytest.fail(f"the test control plane does not answer ({exc.message}): run {UP}", pytrace=False)
+    return client
+
+
+class Project:
+    """A throwaway copy of the project with its own namespace prefix."""
+
+    def __init__(self, root: Path, prefix: str) -> None:
+        self.root = root
+        self.prefix = prefix
+
+    def session(self, **deployment: Any) -> Session:
+        overrides = {
+            "deployment": {
+                "namespace_prefix": self.prefix,
+                "kubeconfig": str(KUBECONFIG),
+                "kube_context": "clikd-test",
+                "smoke_timeout": 10.0,
+                "rollout_timeout": 60.0,
+                "progress_deadline": 30,
+                **deployment,
+            }
+        }
+        return Session(cwd=self.root, branch="main", overrides=overrides)
+
+    def namespace(self, environment: str) -> str:
+        return f"{self.prefix}-{environment}"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+
+@pytest.fixture
+def project(tmp_path: Path, kube: Kube) -> Iterator[Project]:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "clikd.toml", root / "clikd.toml")
+    shutil.copytree(REPO / "k8s", root / "k8s")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    proj = Project(root, prefix)
+    proj.git("init", "-q", "-b", "main")
+    proj.git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "add", ".")
+    proj.git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "init")
+    yield proj
+    for ns in kube.list("Namespace"):
+        if ns["metadata"]["name"].startswith(prefix + "-"):
+            kube.delete("Namespace", ns["metadata"]["name"])
+
+
+@pytest.fixture
+def deployments(kube: Kube) -> Callable[[str], dict[str, Any]]:
+    """name -> Deployment object of a namespace."""
+
+    def read(namespace: str) -> dict[str, Any]:
+        return {d["metadata"]["name"]: d for d in kube.list("Deployment", namespace)}
+
+    return read

@@ -1,0 +1,238 @@
+"""deploy against the real test control plane (tests/infra/k8s/up): no mocks.
+
+kwok runs the pods: they turn Ready unless their image tag starts with ``bad`` (kwok keeps those
+Pending with ImagePullBackOff, see tests/infra/k8s/kwok/stages.yaml). Smoke tests go through the API
+server's service proxy to podnet.py, which answers for Ready pods and fails for images tagged
+``unhealthy*``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tasks.core.deploy import flow, lock, releases
+from tasks.core.deploy.kube import Kube
+from tasks.core.deploy.model import ChecksReport
+from tasks.core.deploy.status import environment_status
+from tasks.core.errors import Conflict, ExitCode, Unhealthy
+
+from .conftest import KUBECONFIG, REPO, Project
+
+pytestmark = pytest.mark.testbed
+SERVICES = ["auth", "api", "realtime", "media", "studio"]
+NO_CHECKS = ChecksReport([])
+
+
+def deploy(project: Project, kube: Kube, environment: str, tag: str, **settings: Any) -> Any:
+    session = project.session(**settings)
+    plan = flow.make_plan(session, kube, environment, tag=tag)
+    timeout = settings.get("rollout_timeout")
+    return flow.deploy(session, kube, plan, checks=NO_CHECKS, timeout=timeout)
+
+
+def selectors(kube: Kube, namespace: str) -> dict[str, str | None]:
+    out = {}
+    for name in SERVICES:
+        svc = kube.get("Service", name, namespace)
+        out[name] = None if svc is None else svc["spec"]["selector"].get("dev.clikd/slot")
+    return out
+
+
+def test_first_deploy_then_redeploy_with_a_new_tag(
+    project: Project, kube: Kube, deployments: Callable[[str], dict[str, Any]]
+) -> None:
+    ns = project.namespace("staging")
+    first = deploy(project, kube, "staging", "v1")
+    assert first.release.revision == 1
+    assert first.release.status == "deployed"
+    assert [s.service for s in first.smoke if s.ok] == SERVICES
+    deps = deployments(ns)
+    assert sorted(deps) == sorted(SERVICES)
+    for name, dep in deps.items():
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/clikd-org/{name}:v1"
+        assert dep["status"]["availableReplicas"] == 2
+        managers = {m["manager"] for m in dep["metadata"]["managedFields"] if m["operation"] == "Apply"}
+        assert managers == {"clikd"}
+    assert kube.get("Ingress", "clikd", ns) is not None
+    assert kube.get("ConfigMap", "api-config", ns)["data"]["CLIKD_COMMIT"] == project.git("rev-parse", "HEAD")
+
+    second = deploy(project, kube, "staging", "v2")
+    assert second.release.revision == 2
+    deps = deployments(ns)
+    for name, dep in deps.items():
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/clikd-org/{name}:v2"
+        assert dep["metadata"]["generation"] == 2
+        assert dep["status"]["updatedReplicas"] == dep["status"]["availableReplicas"] == 2
+    history = releases.history(kube, ns)
+    assert [(r.revision, r.status, r.tag) for r in history] == [
+        (2, "deployed", "v2"),
+        (1, "superseded", "v1"),
+    ]
+    status = environment_status(project.session(), kube, "staging")
+    assert status.revision == 2
+    assert {s.image for s in status.services} == {f"ghcr.io/clikd-org/{n}:v2" for n in SERVICES}
+    assert all(s.ready == 2 for s in status.services)
+
+
+def test_a_rollout_stuck_on_a_bad_image_fails_at_the_progress_deadline_with_the_pod_reason(
+    project: Project, kube: Kube
+) -> None:
+    ns = project.namespace("staging")
+    deploy(project, kube, "staging", "v1")
+    with pytest.raises(Unhealthy) as caught:
+        deploy(project, kube, "staging", "bad-1", progress_deadline=5, rollout_timeout=90)
+    error = caught.value
+    blocked = error.blocked  # type: ignore[attr-defined]
+    assert blocked.fired == "progress-deadline"
+    assert "exceeded its progress deadline" in error.message
+    assert "ImagePullBackOff" in error.message
+    assert blocked.pods and blocked.pods[0].phase == "Pending"
+    assert any("ImagePullBackOff" in r and ":bad-1" in r for r in blocked.pods[0].reasons)
+    text = "\n".join(error.details)
+    assert "progress deadline (progressDeadlineSeconds) fired" in text
+    assert any("ScalingReplicaSet" in e or "ProgressDeadlineExceeded" in e for e in blocked.events)
+    latest = releases.history(kube, ns)[0]
+    assert (latest.revision, latest.status, latest.tag) == (2, "failed", "bad-1")
+    # the old pods still serve: maxUnavailable 0
+    assert environment_status(project.session(), kube, "staging").revision == 1
+
+
+def test_our_timeout_firing_first_is_reported_as_such(project: Project, kube: Kube) -> None:
+    with pytest.raises(Unhealthy) as caught:
+        deploy(project, kube, "staging", "bad-2", progress_deadline=600, rollout_timeout=4)
+    blocked = caught.value.blocked  # type: ignore[attr-defined]
+    assert blocked.fired == "timeout"
+    assert "timed out after 4s" in caught.value.message
+    assert any("ImagePullBackOff" in r for p in blocked.pods for r in p.reasons)
+    assert "our timeout (--timeout) fired" in caught.value.details[0]
+
+
+def test_production_switches_slots_only_when_healthy_and_rolls_back(
+    project: Project, kube: Kube, deployments: Callable[[str], dict[str, Any]]
+) -> None:
+    ns = project.namespace("production")
+    first = deploy(project, kube, "production", "v1")
+    assert first.release.slot == "blue"
+    assert first.switched == "(none) -> blue"
+    assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
+    job = kube.get("Job", "migrate-r1", ns)
+    assert job is not None
+    assert any(c["type"] == "Complete" for c in job["status"]["conditions"])
+
+    second = deploy(project, kube, "production", "v2")
+    assert (second.release.slot, second.switched) == ("green", "blue -> green")
+    assert selectors(kube, ns) == dict.fromkeys(SERVICES, "green")
+    deps = deployments(ns)
+    assert deps["api-blue"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1")
+    assert deps["api-blue"]["status"]["availableReplicas"] == 2  # the old slot stays up for rollbacks
+    assert any(s.via == "api-green-preview" and s.ok for s in second.smoke)
+
+    # The old slot still runs v1: a rollback is a switch back, after a smoke test of that slot.
+    back = flow.rollback(project.session(), kube, "production")
+    assert back.release.rollback_of == 1
+    assert back.switched == "green -> blue"
+    assert "switched the public Services back to slot blue" in back.release.note
+    assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
+    assert back.release.images["api"] == "ghcr.io/clikd-org/api:v1"
+    status = environment_status(project.session(), kube, "production")
+    assert (status.active_slot, status.revision) == ("blue", back.release.revision)
+
+    # Ready but failing its smoke test: the new slot (green) never goes live.
+    with pytest.raises(Unhealthy) as caught:
+        deploy(project, kube, "production", "unhealthy-1", smoke_timeout=2.0)
+    assert "public Services were not switched" in caught.value.message
+    assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
+    assert releases.history(kube, ns)[0].status == "failed"
+
+
+def test_staging_rollback_reapplies_the_recorded_release(
+    project: Project, kube: Kube, deployments: Callable[[str], dict[str, Any]]
+) -> None:
+    ns = project.namespace("staging")
+    deploy(project, kube, "staging", "v1")
+    deploy(project, kube, "staging", "v2")
+    back = flow.rollback(project.session(), kube, "staging", to=1)
+    assert back.release.rollback_of == 1
+    assert back.release.revision == 3
+    for name, dep in deployments(ns).items():
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/clikd-org/{name}:v1"
+
+
+def _lease(kube: Kube, ns: str, holder: str, renewed: dt.datetime, ttl: int) -> None:
+    stamp = renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    kube.apply(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": lock.LEASE, "namespace": ns},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": ttl, "renewTime": stamp},
+        }
+    )
+
+
+def test_the_lock_of_a_dead_run_is_taken_over_and_a_live_one_refused(project: Project, kube: Kube) -> None:
+    ns = project.namespace("staging")
+    now = dt.datetime.now(dt.UTC)
+    _lease(kube, ns, "ci@runner-7 pid 4242 deploy (killed)", now - dt.timedelta(minutes=10), 30)
+    result = deploy(project, kube, "staging", "v1")
+    assert result.took_over_lock is not None
+    assert "ci@runner-7 pid 4242" in result.took_over_lock
+    held = lock.read(kube, ns)
+    assert held is not None and held.holder is None  # released at the end
+
+    _lease(kube, ns, "alice@laptop pid 1 deploy", now, 300)
+    with pytest.raises(Conflict) as caught:
+        deploy(project, kube, "staging", "v2")
+    assert caught.value.exit_code == ExitCode.CONFLICT
+    assert "alice@laptop" in caught.value.message
+    assert releases.history(kube, ns)[0].tag == "v1"  # nothing was deployed
+
+
+def _inv(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CLIKD_DEPLOYMENT__NAMESPACE_PREFIX": project.prefix,
+        "CLIKD_DEPLOYMENT__KUBECONFIG": str(KUBECONFIG),
+        "CLIKD_DEPLOYMENT__KUBE_CONTEXT": "clikd-test",
+        "CLIKD_BRANCH": "main",
+    }
+    env.pop("CLIKD_NO_PROMPT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+        cwd=project.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_without_a_terminal_needs_yes_and_the_typed_name(project: Project, kube: Kube) -> None:
+    bare = _inv(project, "deploy.production", "--tag", "v1")
+    assert bare.returncode == ExitCode.CONFIRMATION, bare.stderr
+    assert "--yes --confirm=production" in bare.stderr
+    only_yes = _inv(project, "deploy.production", "--tag", "v1", "--yes")
+    assert only_yes.returncode == ExitCode.CONFIRMATION
+    wrong = _inv(project, "deploy.production", "--tag", "v1", "--yes", "--confirm=staging", "--force")
+    assert wrong.returncode == ExitCode.CONFIRMATION, wrong.stderr
+    assert "does not match 'production'" in wrong.stderr
+    assert kube.get("Namespace", project.namespace("production")) is None or not releases.history(
+        kube, project.namespace("production")
+    )
+
+    done = _inv(
+        project, "deploy.production", "--tag", "v1", "--yes", "--confirm=production", "--force", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"revision": 1' in done.stdout
+    assert selectors(kube, project.namespace("production")) == dict.fromkeys(SERVICES, "blue")
