@@ -108,3 +108,66 @@ def new(c: Context, name: str, store: str = "main", json: bool = False) -> None:
         console.emit({"path": str(rel), "store": store}, as_json=True)
     else:
         console.success(f"created {rel}")
+
+
+@clikd_task(help={"stores": STORES_HELP})
+def seed(c: Context, branch: str = "", stores: str = "", json: bool = False) -> None:
+    """Load the development seed data (seeds/) into the branch's migrated stores; safe to rerun.
+
+    Refuses any target other than local development.
+
+    Examples:
+      inv db.seed
+      inv db.seed --stores main,keydb --branch feature/crews
+    """
+    from tasks.core.db import migrate as core
+    from tasks.core.db import seeds, target, views  # noqa: F401
+
+    target.require_local("db.seed")
+    t = target.for_session(Session(branch=branch))
+    console.emit(seeds.seed(t, core.pick(stores)), as_json=json)
+
+
+@clikd_task(
+    help={
+        "stores": STORES_HELP,
+        "no_seed": "leave the stores empty: migrations only",
+        "scylla_empty": "how Scylla tables are emptied: truncate (default) or delete (partition deletes)",
+    }
+)
+def reset(
+    c: Context,
+    branch: str = "",
+    yes: bool = False,
+    stores: str = "",
+    no_seed: bool = False,
+    scylla_empty: str = "truncate",
+    json: bool = False,
+) -> None:
+    """Give the branch a clean state, fast: migrations plus seeds in Postgres, Scylla and KeyDB.
+
+    Postgres is cloned from a cached template (rebuilt when migrations or seeds change); Scylla's
+    tables are emptied in place; KeyDB keys under the branch's prefix are unlinked. Asks first in a
+    terminal; needs --yes without one.
+
+    Examples:
+      inv db.reset
+      inv db.reset --yes
+      inv db.reset --yes --no-seed --stores auth,main
+      CLIKD_BRANCH=feature/crews clikd db.reset --yes --json
+    """
+    from tasks.core import prompts
+    from tasks.core.db import migrate as core
+    from tasks.core.db import reset as resetting
+    from tasks.core.db import target, views  # noqa: F401
+    from tasks.core.errors import UsageError
+
+    if scylla_empty not in ("truncate", "delete"):
+        raise UsageError(f"--scylla-empty {scylla_empty!r} is not truncate or delete")
+    target.require_local("db.reset")
+    t = target.for_session(Session(branch=branch))
+    chosen = core.pick(stores)
+    what = ", ".join(t.name_of(s) + ("*" if s == "keydb" else "") for s in chosen)
+    prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
+    report = resetting.reset(t, chosen, seeded=not no_seed, scylla_empty=scylla_empty)
+    console.emit(report, as_json=json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tasks.core.db.files import STORES, Source, load
 from tests.db.conftest import Branches, Project
 from tests.db.helpers import (
     cql_history,
@@ -13,8 +14,6 @@ from tests.db.helpers import (
     pg_history,
     pg_tables,
 )
-
-from tasks.core.db.files import STORES, Source, load
 
 AUTH_TABLES = {"accounts", "credentials", "sessions", "refresh_tokens", "signing_keys", "login_attempts"}
 MAIN_TABLES = {
@@ -159,7 +158,8 @@ def test_failing_migration_leaves_database_and_history_unchanged(
     cql_before = cql_history(t)
     project.write(
         "migrations/scylla/20270101000000_broken.cql",
-        "CREATE TABLE IF NOT EXISTS fine (id int PRIMARY KEY);\nCREATE TABLE broken (id nosuchtype PRIMARY KEY);\n",
+        "CREATE TABLE IF NOT EXISTS fine (id int PRIMARY KEY);\n"
+        "CREATE TABLE broken (id nosuchtype PRIMARY KEY);\n",
     )
     done = project.inv("db.migrate", "--stores", "scylla", branch=branch)
     assert done.returncode == 1

@@ -51,7 +51,7 @@ def connect(ep: Endpoint, dbname: str, *, autocommit: bool = True) -> psycopg.Co
         if f'database "{dbname}" does not exist' in str(exc):
             raise
         raise StoreUnavailable(
-            f"postgres at {ep.host}:{ep.port} does not answer: {str(exc).strip().splitlines()[-1]}",
+            f"postgres at {ep.host}:{ep.port} does not answer: {str(exc).strip().splitlines()[0]}",
             hint="start the branch's databases (inv env.start) or check [databases.postgres] in clikd.toml",
         ) from None
 
@@ -258,3 +258,7 @@ def migrate(
             progress(store, i + 1, len(todo), m.name)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -8,6 +8,8 @@ from rich.text import Text
 
 from tasks.core.console import renders
 from tasks.core.db.models import MigrateReport, StatusReport
+from tasks.core.db.reset import ResetReport
+from tasks.core.db.seeds import SeedReport
 
 STATE_STYLE = {
     "applied": "green",
@@ -81,4 +83,29 @@ def migrate_view(report: MigrateReport) -> RenderableType:
             Text(", ".join(f"{m.version} {m.state}" for m in s.drift), style="bold red"),
             f"{s.seconds:.2f}",
         )
+    return table
+
+
+@renders(SeedReport)
+def seed_view(report: SeedReport) -> RenderableType:
+    table = Table(title=f"db.seed on branch {report.branch}", title_justify="left")
+    for col in ("store", "rows", "seconds"):
+        table.add_column(col)
+    for store, counts in report.counts.items():
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+        table.add_row(store, shown, f"{report.seconds.get(store, 0):.2f}")
+    return table
+
+
+@renders(ResetReport)
+def reset_view(report: ResetReport) -> RenderableType:
+    title = f"db.reset on branch {report.branch}: {report.seconds:.2f} s" + (
+        "" if report.seeded else " (no seeds)"
+    )
+    table = Table(title=title, title_justify="left")
+    for col in ("store", "target", "how", "seconds"):
+        table.add_column(col)
+    for s in report.stores:
+        phases = " ".join(f"{k} {v:.2f}" for k, v in s.phases.items())
+        table.add_row(s.store, s.target, s.how, f"{s.seconds:.2f}" + (f"  ({phases})" if phases else ""))
     return table

@@ -1,0 +1,260 @@
+"""db.reset: the branch's stores back to migrations plus seeds, fast.
+
+- Postgres: a migrated and seeded template database per role and per fingerprint of the migration
+  and seed files (``clikd_tpl_main_<hash>``, shared by every branch with the same files) is built once;
+  a reset is ``DROP DATABASE ... WITH (FORCE)`` (running services do not block it) and
+  ``CREATE DATABASE ... TEMPLATE``. Older templates of the role beyond the newest few are removed.
+- Scylla: when the keyspace's history matches the migration files, only its tables are emptied (no
+  server restart, no schema change): each table is probed with ``LIMIT 1`` and only tables holding
+  rows are emptied, by TRUNCATE (default) or by deleting their partitions (``scylla_empty="delete"``,
+  which skips TRUNCATE's flush at the cost of tombstones). Otherwise the keyspace is dropped and
+  migrated afresh. Then the seed rows are written.
+- KeyDB: the prefix's keys are removed with SCAN + UNLINK in batches (never FLUSHDB: branches share
+  the database), then the KeyDB migrations and seeds run again.
+The four stores reset in parallel.
+"""
+
+# ruff: noqa: S608  (statements name only tables read from the catalog, quoted; values go as parameters)
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.core.db import keydb, postgres, scylla, seeds
+from tasks.core.db.files import POSTGRES_ROLES, STORES, Migration, Source, fingerprint
+from tasks.core.db.models import no_progress
+from tasks.core.db.target import Target, parallel
+
+KEEP_TEMPLATES = 4  # per role: other checkouts (branches with other migrations) share the server
+
+
+@dataclass
+class StoreReset:
+    store: str
+    target: str
+    how: str
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ResetReport:
+    branch: str
+    seeded: bool
+    stores: list[StoreReset]
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------------------- postgres
+
+
+def template_name(t: Target, role: str, fp: str) -> str:
+    return f"{t.ident.project}_tpl_{role}_{fp}"
+
+
+def template_fingerprint(role: str, migrations: list[Migration], seed_files: list[tuple[str, str]]) -> str:
+    return fingerprint([(m.path, m.text) for m in migrations] + seed_files + [("role", role)])
+
+
+def ensure_template(
+    t: Target, role: str, migrations: list[Migration], seed_files: list[tuple[str, str]]
+) -> tuple[str, bool]:
+    """The template database for these files: (name, whether it was built just now)."""
+    name = template_name(t, role, template_fingerprint(role, migrations, seed_files))
+    ep = t.postgres
+    with postgres.admin(ep) as conn:
+        if _exists(conn, name):
+            return name, False
+        with postgres.migration_lock(conn, name, on_wait=lambda _m: None):
+            if _exists(conn, name):
+                return name, False
+            build = f"{name}_build"
+            postgres.drop_database(conn, build)
+            postgres.create_database(conn, build)
+            with postgres.connect(ep, build) as bconn:
+                bconn.execute(postgres.HISTORY_DDL.encode())
+                for m in migrations:
+                    postgres.apply(bconn, m)
+                seeds.load_postgres(bconn, seed_files)
+            q = postgres.quote_ident
+            conn.execute(f"ALTER DATABASE {q(build)} RENAME TO {q(name)}".encode())
+            conn.execute(f"ALTER DATABASE {q(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false".encode())
+            note = f"clikd template of {role}: {len(migrations)} migrations, {len(seed_files)} seed files"
+            conn.execute(f"COMMENT ON DATABASE {q(name)} IS {postgres.quote_literal(note)}".encode())
+            _collect(conn, t, role, keep=name)
+    return name, True
+
+
+def _exists(conn: Any, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def _collect(conn: Any, t: Target, role: str, *, keep: str) -> None:
+    """Drop this role's oldest templates beyond KEEP_TEMPLATES."""
+    like = f"{t.ident.project}_tpl_{role}_%".replace("_", r"\_").replace(r"\_%", "_%")
+    rows = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s ORDER BY oid DESC",
+        (like, keep),
+    ).fetchall()
+    for (name,) in rows[KEEP_TEMPLATES - 1 :]:
+        q = postgres.quote_ident(name)
+        conn.execute(f"ALTER DATABASE {q} WITH IS_TEMPLATE false".encode())
+        postgres.drop_database(conn, name)
+
+
+def clone(t: Target, role: str, template: str) -> None:
+    """Replace the branch's database with a copy of ``template``."""
+    db = t.database(role)
+    with postgres.admin(t.postgres) as conn, postgres.migration_lock(conn, db, on_wait=lambda _m: None):
+        postgres.drop_database(conn, db)
+        postgres.create_database(conn, db, template=template)
+
+
+def reset_postgres(
+    t: Target, role: str, migrations: list[Migration], seed_files: list[tuple[str, str]]
+) -> StoreReset:
+    started = time.perf_counter()
+    template, built = ensure_template(t, role, migrations, seed_files)
+    ready = time.perf_counter()
+    clone(t, role, template)
+    done = time.perf_counter()
+    how = f"clone of {template}" + (" (template built now)" if built else "")
+    return StoreReset(
+        role, t.database(role), how, done - started, {"template": ready - started, "clone": done - ready}
+    )
+
+
+# ----------------------------------------------------------------------------------------- scylla
+
+
+def history_matches(sess: Any, keyspace: str, migrations: list[Migration]) -> bool:
+    history = scylla.read_history(sess, keyspace)
+    return all(a.success for a in history.values()) and {v: a.checksum for v, a in history.items()} == {
+        m.version: m.checksum for m in migrations
+    }
+
+
+def nonempty_tables(sess: Any, keyspace: str) -> list[str]:
+    names = [n for n in scylla.tables(sess, keyspace) if n != scylla.HISTORY]
+    probes = [sess.execute_async(f'SELECT * FROM "{keyspace}"."{n}" LIMIT 1') for n in names]
+    return [n for n, f in zip(names, probes, strict=True) if f.result().one() is not None]
+
+
+def empty_tables(sess: Any, keyspace: str, strategy: str) -> list[str]:
+    """Empty the tables that hold rows; returns their names."""
+    full = nonempty_tables(sess, keyspace)
+    if strategy == "truncate":
+        futures = [sess.execute_async(f'TRUNCATE "{keyspace}"."{n}"', timeout=120) for n in full]
+        for f in futures:
+            f.result()
+        return full
+    statements: list[Any] = []
+    for n in full:
+        keys = partition_keys(sess, keyspace, n)
+        cols = ", ".join(f'"{k}"' for k in keys)
+        delete = sess.prepare(
+            f'DELETE FROM "{keyspace}"."{n}" WHERE ' + " AND ".join(f'"{k}" = ?' for k in keys)
+        )
+        for row in sess.execute(f'SELECT DISTINCT {cols} FROM "{keyspace}"."{n}"'):
+            statements.append(delete.bind(tuple(row)))
+    seeds.run_concurrently(sess, statements, concurrency=64)
+    return full
+
+
+def partition_keys(sess: Any, keyspace: str, table: str) -> list[str]:
+    rows = sess.execute(
+        "SELECT column_name, kind, position FROM system_schema.columns "
+        "WHERE keyspace_name = %s AND table_name = %s",
+        (keyspace, table),
+    )
+    return [
+        r.column_name
+        for r in sorted((r for r in rows if r.kind == "partition_key"), key=lambda r: r.position)
+    ]
+
+
+def reset_scylla(
+    t: Target, migrations: list[Migration], seed_files: list[tuple[str, str]], strategy: str
+) -> StoreReset:
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    with scylla.session(t.scylla) as sess:
+        phases["connect"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        if scylla.keyspace_exists(sess, t.keyspace) and history_matches(sess, t.keyspace, migrations):
+            emptied = empty_tables(sess, t.keyspace, strategy)
+            how = f"{strategy} of {len(emptied)} table(s) holding rows"
+            phases["empty"] = time.perf_counter() - mark
+        else:
+            scylla.drop_keyspace(sess, t.keyspace)
+            scylla.migrate(
+                t.scylla, t.keyspace, migrations, progress=no_progress, on_wait=lambda _m: None, sess=sess
+            )
+            how = "keyspace dropped and migrated afresh"
+            phases["migrate"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        if seed_files:
+            seeds.load_scylla(sess, t.keyspace, seed_files)
+            phases["seed"] = time.perf_counter() - mark
+    return StoreReset("scylla", t.keyspace, how, time.perf_counter() - started, phases)
+
+
+# ----------------------------------------------------------------------------------------- keydb
+
+
+def reset_keydb(t: Target, migrations: list[Migration], seed_files: list[tuple[str, str]]) -> StoreReset:
+    started = time.perf_counter()
+    conn = keydb.client(t.keydb)
+    removed = keydb.delete_prefix(conn, t.pattern)
+    mark = time.perf_counter()
+    keydb.migrate(t.keydb, t.prefix, migrations, progress=no_progress, on_wait=lambda _m: None, conn=conn)
+    if seed_files:
+        seeds.load_keydb(conn, t.prefix, seed_files)
+    done = time.perf_counter()
+    return StoreReset(
+        "keydb",
+        t.prefix,
+        f"unlinked {removed} key(s), migrated, seeded"
+        if seed_files
+        else f"unlinked {removed} key(s), migrated",
+        done - started,
+        {"unlink": mark - started, "migrate+seed": done - mark},
+    )
+
+
+# ----------------------------------------------------------------------------------------- all
+
+
+def reset(
+    t: Target,
+    stores: list[str] | None = None,
+    *,
+    seeded: bool = True,
+    scylla_empty: str = "truncate",
+    source: Source | None = None,
+    on_store_done: Callable[[StoreReset], None] = lambda _r: None,
+) -> ResetReport:
+    started = time.perf_counter()
+    src = source or Source(t.root)
+    files = t.migrations(src)
+    chosen = stores or list(STORES)
+
+    def job(store: str) -> Callable[[], StoreReset]:
+        def run() -> StoreReset:
+            if store in POSTGRES_ROLES:
+                result = reset_postgres(
+                    t, store, files[store], seeds.postgres_seed(src, store) if seeded else []
+                )
+            elif store == "scylla":
+                result = reset_scylla(t, files[store], seeds.scylla_seed(src) if seeded else [], scylla_empty)
+            else:
+                result = reset_keydb(t, files[store], seeds.keydb_seed(src) if seeded else [])
+            on_store_done(result)
+            return result
+
+        return run
+
+    done = parallel({s: job(s) for s in chosen})
+    return ResetReport(t.branch, seeded, [done[s] for s in chosen], time.perf_counter() - started)

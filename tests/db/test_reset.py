@@ -1,0 +1,178 @@
+"""db.seed and db.reset on the real servers: confirmation, clean state, seed counts, templates, escaping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.db.conftest import Branches, Project
+from tests.db.helpers import cql_count, kv_keys, pg_count, pg_tables
+
+from tasks.core.db import keydb, postgres, scylla
+
+
+def seed_lines(project: Project, table: str) -> int:
+    return sum(
+        1 for line in (project.root / "seeds/scylla" / f"{table}.jsonl").read_text().splitlines() if line
+    )
+
+
+def keydb_seed_count(project: Project) -> int:
+    return sum(1 for line in (project.root / "seeds/keydb/keys.jsonl").read_text().splitlines() if line)
+
+
+def test_reset_without_yes_and_without_a_terminal_is_refused(project: Project, branches: Branches) -> None:
+    branch = branches.new()
+    done = project.inv("db.reset", branch=branch, stdin=None)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "--yes" in done.stderr
+    # nothing was created
+    assert not postgres.database_exists(
+        project.target(branch).postgres, project.target(branch).database("main")
+    )
+
+
+def test_reset_then_seed_counts(project: Project, branches: Branches) -> None:
+    branch = branches.new()
+    done = project.inv("db.reset", "--yes", "--json", branch=branch)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["seeded"] and {s["store"] for s in report["stores"]} == {"auth", "main", "scylla", "keydb"}
+    t = project.target(branch)
+    assert pg_count(t, "main", "users") == 320
+    assert pg_count(t, "auth", "accounts") == 320
+    assert pg_count(t, "main", "drops") == 960
+    assert pg_count(t, "main", "crews") == 36
+    assert pg_count(t, "main", "payments") == 520
+    for table in ("feed_by_user", "chat_messages", "activity_by_user", "drop_metrics"):
+        assert cql_count(t, table) == seed_lines(project, table), table
+    seeded_keys = kv_keys(t)
+    assert len(
+        [
+            k
+            for k in seeded_keys
+            if ":_clikd:" not in k
+            and ":meta:" not in k
+            and ":config" not in k
+            and not k.endswith("chat:events")
+        ]
+    ) == keydb_seed_count(project)
+    # a key with a TTL kept it
+    conn = keydb.client(t.keydb)
+    session_key = next(k for k in seeded_keys if ":auth:session:" in k)
+    assert 0 < conn.ttl(session_key) <= 86400
+
+    # db.seed again changes nothing (idempotent)
+    again = project.inv("db.seed", "--json", branch=branch)
+    assert again.returncode == 0, again.stderr
+    assert pg_count(t, "main", "users") == 320
+    assert cql_count(t, "feed_by_user") == seed_lines(project, "feed_by_user")
+    assert json.loads(again.stdout)["counts"]["main"]["users"] == 320
+
+
+def test_reset_wipes_changes_and_reuses_the_template(project: Project, branches: Branches) -> None:
+    branch = branches.new()
+    assert project.inv("db.reset", "--yes", branch=branch).returncode == 0
+    t = project.target(branch)
+    with postgres.connect(t.postgres, t.database("main")) as conn:
+        conn.execute("DELETE FROM drop_likes")
+        conn.execute("CREATE TABLE scratch (id int)")
+    with scylla.session(t.scylla, t.keyspace) as sess:
+        sess.execute("TRUNCATE feed_by_user")
+        sess.execute(
+            "INSERT INTO chat_messages (channel_id, day, message_id, body) VALUES (uuid(), '2026-01-01', now(), 'x')"
+        )
+    conn = keydb.client(t.keydb)
+    conn.set(t.prefix + "user:extra", "1")
+
+    done = project.inv("db.reset", "--yes", "--json", branch=branch)
+    assert done.returncode == 0, done.stderr
+    hows = {s["store"]: s["how"] for s in json.loads(done.stdout)["stores"]}
+    assert "template built now" not in hows["main"]  # the cached template was cloned
+    assert "table(s) holding rows" in hows["scylla"]  # emptied in place, no schema change
+    assert pg_count(t, "main", "drop_likes") > 0
+    assert "scratch" not in pg_tables(t, "main")
+    assert cql_count(t, "feed_by_user") == seed_lines(project, "feed_by_user")
+    assert cql_count(t, "chat_messages") == seed_lines(project, "chat_messages")
+    assert conn.get(t.prefix + "user:extra") is None
+
+    # the delete strategy gives the same state
+    done = project.inv("db.reset", "--yes", "--scylla-empty", "delete", branch=branch)
+    assert done.returncode == 0, done.stderr
+    assert cql_count(t, "chat_messages") == seed_lines(project, "chat_messages")
+
+    # a new migration makes a new template, and the branch gets the new table
+    project.write(
+        "migrations/postgres/main/20270101000000_crew_banners.sql",
+        "ALTER TABLE crews ADD COLUMN banner_key text;\nCREATE TABLE crew_banners (crew_id uuid PRIMARY KEY);\n",
+    )
+    done = project.inv("db.reset", "--yes", "--json", "--stores", "main", branch=branch)
+    assert done.returncode == 0, done.stderr
+    assert "template built now" in json.loads(done.stdout)["stores"][0]["how"]
+    assert "crew_banners" in pg_tables(t, "main")
+
+
+def test_reset_without_seeds_and_a_scylla_schema_change(project: Project, branches: Branches) -> None:
+    branch = branches.new()
+    assert project.inv("db.reset", "--yes", branch=branch).returncode == 0
+    project.write(
+        "migrations/scylla/20270101000000_reactions.cql",
+        "CREATE TABLE IF NOT EXISTS reactions (drop_id uuid, user_id uuid, kind text, PRIMARY KEY (drop_id, user_id));\n",
+    )
+    done = project.inv("db.reset", "--yes", "--no-seed", "--json", branch=branch)
+    assert done.returncode == 0, done.stderr
+    hows = {s["store"]: s["how"] for s in json.loads(done.stdout)["stores"]}
+    assert "migrated afresh" in hows["scylla"]
+    t = project.target(branch)
+    assert pg_count(t, "main", "users") == 0
+    assert cql_count(t, "reactions") == 0
+    assert cql_count(t, "feed_by_user") == 0
+
+
+def test_branch_names_that_need_escaping(project: Project, branches: Branches) -> None:
+    nasty = branches.adopt(f"feature/Über*lange?[Änderung]\\{branches.tag}")
+    plain = branches.new("plain")
+    assert project.inv("db.reset", "--yes", branch=plain).returncode == 0
+    plain_keys = kv_keys(project.target(plain))
+
+    done = project.inv("db.reset", "--yes", branch=nasty)
+    assert done.returncode == 0, done.stderr
+    t = project.target(nasty)
+    assert pg_count(t, "main", "users") == 320
+    assert cql_count(t, "feed_by_user") > 0
+    assert kv_keys(t)
+    assert len(t.database("main").encode()) <= 63 and len(t.keyspace) <= 48
+    # keys other branches own, including ones that share the text before a glob character, stay
+    neighbour = t.prefix[: t.prefix.index("_", len("clikd_")) + 1] + "neighbour:x"
+    conn = keydb.client(t.keydb)
+    conn.set(neighbour, "keep")
+    try:
+        assert project.inv("db.reset", "--yes", branch=nasty).returncode == 0
+        assert conn.get(neighbour) == b"keep"
+        assert kv_keys(project.target(plain)) == plain_keys
+    finally:
+        conn.delete(neighbour)
+
+
+def test_seed_refuses_a_target_other_than_local(project: Project, branches: Branches) -> None:
+    branch = branches.new()
+    project.env["CLIKD_TARGET"] = "staging"
+    done = project.inv("db.seed", branch=branch)
+    assert done.returncode != 0
+    assert "local development" in done.stderr
+    done = project.inv("db.reset", "--yes", branch=branch)
+    assert done.returncode != 0
+
+
+def test_seed_generator_is_deterministic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "seeds"
+    copy.mkdir()
+    (copy / "generate.py").write_text((repo / "seeds/generate.py").read_text())
+    subprocess.run([sys.executable, str(copy / "generate.py")], check=True, capture_output=True)
+    for path in (repo / "seeds").rglob("*"):
+        if path.is_file() and path.suffix in (".sql", ".jsonl"):
+            assert (copy / path.relative_to(repo / "seeds")).read_bytes() == path.read_bytes(), path
