@@ -135,7 +135,7 @@ def seed(c: Context, branch: str = "", stores: str = "", json: bool = False) -> 
         "scylla_empty": "how Scylla tables are emptied: truncate (default) or delete (partition deletes)",
     }
 )
-def reset(
+def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     c: Context,
     branch: str = "",
     yes: bool = False,

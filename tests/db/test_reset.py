@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tasks.core.db import keydb, postgres, scylla
 from tests.db.conftest import Branches, Project
 from tests.db.helpers import cql_count, kv_keys, pg_count, pg_tables
-
-from tasks.core.db import keydb, postgres, scylla
 
 
 def seed_lines(project: Project, table: str) -> int:
@@ -80,7 +79,8 @@ def test_reset_wipes_changes_and_reuses_the_template(project: Project, branches:
     with scylla.session(t.scylla, t.keyspace) as sess:
         sess.execute("TRUNCATE feed_by_user")
         sess.execute(
-            "INSERT INTO chat_messages (channel_id, day, message_id, body) VALUES (uuid(), '2026-01-01', now(), 'x')"
+            "INSERT INTO chat_messages (channel_id, day, message_id, body) "
+            "VALUES (uuid(), '2026-01-01', now(), 'x')"
         )
     conn = keydb.client(t.keydb)
     conn.set(t.prefix + "user:extra", "1")
@@ -104,7 +104,8 @@ def test_reset_wipes_changes_and_reuses_the_template(project: Project, branches:
     # a new migration makes a new template, and the branch gets the new table
     project.write(
         "migrations/postgres/main/20270101000000_crew_banners.sql",
-        "ALTER TABLE crews ADD COLUMN banner_key text;\nCREATE TABLE crew_banners (crew_id uuid PRIMARY KEY);\n",
+        "ALTER TABLE crews ADD COLUMN banner_key text;\n"
+        "CREATE TABLE crew_banners (crew_id uuid PRIMARY KEY);\n",
     )
     done = project.inv("db.reset", "--yes", "--json", "--stores", "main", branch=branch)
     assert done.returncode == 0, done.stderr
@@ -117,7 +118,8 @@ def test_reset_without_seeds_and_a_scylla_schema_change(project: Project, branch
     assert project.inv("db.reset", "--yes", branch=branch).returncode == 0
     project.write(
         "migrations/scylla/20270101000000_reactions.cql",
-        "CREATE TABLE IF NOT EXISTS reactions (drop_id uuid, user_id uuid, kind text, PRIMARY KEY (drop_id, user_id));\n",
+        "CREATE TABLE IF NOT EXISTS reactions "
+        "(drop_id uuid, user_id uuid, kind text, PRIMARY KEY (drop_id, user_id));\n",
     )
     done = project.inv("db.reset", "--yes", "--no-seed", "--json", branch=branch)
     assert done.returncode == 0, done.stderr
