@@ -59,7 +59,7 @@ def base_env(config: Path | None = None, **extra: str) -> dict[str, str]:
         CLIKD_CONFIG=str(config or TEST_CONFIG),
         CLIKD_TESTBED_REGISTRY_PASSWORD=str(facts["registry"]["password"]),
         CLIKD_NO_PROMPT="1",
-        COLUMNS="160",
+        COLUMNS="1000",
         DOCKER_HOST=str(facts.get("docker_host") or "unix:///var/run/docker.sock"),
     )
     env.update(extra)

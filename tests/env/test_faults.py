@@ -35,7 +35,7 @@ def test_an_unhealthy_service_is_named_with_its_probe_error_and_logs(
     assert run.code == 6, run.text
     assert "media: not healthy after 6s" in run.text
     assert "503" in run.text and "CLIKD_REF_FAIL=unhealthy" in run.text  # the probe's last answer
-    assert "log lines of" in run.text and "listening on :3004" in run.text
+    assert "log lines of" in run.text and "GET /health 503" in run.text
     # the stack is left as it is for inspection
     status = clikd("env.status", "--branch", branch, "--json", env=env)
     media = next(s for s in status.data["services"] if s["name"] == "media")

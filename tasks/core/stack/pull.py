@@ -67,7 +67,8 @@ def pull_one(
     from docker.errors import APIError
 
     repo, tag = split_ref(image)
-    auth = dict(creds.auth_config) if creds and creds.auth_config else None
+    # {} pulls anonymously: docker-py would otherwise add credentials from its own config lookup.
+    auth = dict(creds.auth_config) if creds and creds.auth_config else {}
     layers = _Layers({}, {})
     last_emit = 0.0
     error: str | None = None

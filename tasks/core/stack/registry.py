@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.core.config.schema import Registry
@@ -66,17 +67,29 @@ def _gh_token() -> tuple[str | None, str]:
     return token, ""
 
 
+def docker_config_file() -> Path:
+    """Where the Docker CLI keeps credentials: $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+
+    Unlike docker-py's own lookup, a DOCKER_CONFIG without a config.json does not fall back to
+    the home folder (the CLI does not either).
+    """
+    folder = os.environ.get("DOCKER_CONFIG")
+    return Path(folder) / "config.json" if folder else Path.home() / ".docker" / "config.json"
+
+
 def _store_credential(host: str) -> tuple[dict[str, str] | None, str]:
     from docker import auth
 
+    path = docker_config_file()
+    if not path.is_file():
+        return None, f"no entry for {host}: {path} does not exist"
     try:
-        config = auth.load_config()
+        config = auth.load_config(config_path=str(path))
         found = config.resolve_authconfig(host)
     except Exception as exc:  # a broken helper or config file is reported, not fatal
         return None, f"cannot read it ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
     if not found:
-        where = os.environ.get("DOCKER_CONFIG") or "~/.docker"
-        return None, f"no entry for {host} in {where}/config.json (credsStore, credHelpers or auths)"
+        return None, f"no entry for {host} in {path} (credsStore, credHelpers or auths)"
     cred = {str(k).lower(): str(v) for k, v in found.items() if v}
     out: dict[str, str] = {}
     if "identitytoken" in cred:
