@@ -391,6 +391,9 @@ def start(
     deadline = began + timeout
 
     client = connect()
+    if any(stack.components[n].kind == "postgres" for n in selection.names):
+        # psycopg takes a few hundred ms to import: do it while the engine and registry answer.
+        workers.start("prefetch", _prefetch_psycopg)
     actual = read_actual(client, stack)
 
     from tasks.core.stack.pull import ensure_images
@@ -426,6 +429,10 @@ def start(
     if selection.excluded:
         notes.append(f"excluded: {', '.join(selection.excluded)}")
     changed = not is_noop(actions) or bool(runner.provisioned)
+    if changed:
+        notes.extend(
+            _migrate_and_seed(session, stack, selection, fresh=bool(runner.provisioned), on_event=on_event)
+        )
     return StartResult(
         branch=stack.branch,
         project=stack.project,
@@ -437,6 +444,50 @@ def start(
         pulled=pulled,
         notes=notes + [f"created {p}" for p in runner.provisioned],
     )
+
+
+def _prefetch_psycopg() -> None:
+    import psycopg  # noqa: F401
+
+
+def _migrate_and_seed(
+    session: Session, stack: Stack, selection: Selection, *, fresh: bool, on_event: EventSink
+) -> list[str]:
+    """[development] auto_migrate / auto_seed, for the stores this run started.
+
+    Runs only when the start changed something (a no-op start stays fast); seeds only into
+    databases this run created. ``db.migrate`` / ``db.seed`` do the same by hand.
+    """
+    dev = session.config.settings.development
+    if not dev.auto_migrate:
+        return []
+    try:
+        from tasks.core.db import migrate as db_migrate
+        from tasks.core.db import seeds as db_seeds
+        from tasks.core.db import target as db_target
+        from tasks.core.db.files import STORES
+    except ImportError:  # the db package is not part of this installation
+        return ["auto_migrate skipped: the db tasks are not available"]
+    kinds = {stack.components[n].kind for n in selection.names if stack.components[n].role == "database"}
+    stores = [s for s in STORES if _kind_of_store(s) in kinds]
+    if not stores:
+        return []
+    t = db_target.for_session(session)
+    on_event(StepEvent("migrate", f"migrating {', '.join(stores)}"))
+    report = db_migrate.migrate(t, stores)
+    applied = sum(len(s.applied) for s in report.stores)
+    notes = [f"migrations: {applied} applied to {', '.join(stores)}" if applied else "migrations: up to date"]
+    on_event(StepEvent("migrate", notes[0], done=True))
+    if dev.auto_seed and fresh:
+        on_event(StepEvent("seed", f"seeding {', '.join(stores)}"))
+        db_seeds.seed(t, stores)
+        notes.append(f"seeded {', '.join(stores)}")
+        on_event(StepEvent("seed", notes[-1], done=True))
+    return notes
+
+
+def _kind_of_store(store: str) -> str:
+    return "postgres" if store in ("auth", "main") else store
 
 
 class _Logins(dict[str, "Credentials"]):
