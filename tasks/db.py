@@ -171,3 +171,44 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
     report = resetting.reset(t, chosen, seeded=not no_seed, scylla_empty=scylla_empty)
     console.emit(report, as_json=json)
+
+
+@clikd_task(
+    help={
+        "branch": "the branch to compare with (default: the main branch)",
+        "sql": "print a Postgres migration that turns the other branch's schema into this one's",
+        "exit_code": "exit 7 when there are differences (like git diff --exit-code)",
+    }
+)
+def diff(
+    c: Context, branch: str = "", sql: bool = False, json: bool = False, exit_code: bool = False
+) -> None:
+    """Compare this branch's schemas with another branch's: Postgres, Scylla, KeyDB.
+
+    This branch is the checked-out one (or CLIKD_BRANCH). When the other branch's databases do not
+    exist, they are built from its migrations (read through git) in throwaway databases.
+
+    Examples:
+      inv db.diff
+      inv db.diff --branch main --sql > migrations/postgres/main/20260301000000_catch_up.sql
+      CLIKD_BRANCH=feature/crews inv db.diff --json
+    """
+    from tasks.core.db import diff as differ
+    from tasks.core.db import target, views
+    from tasks.core.errors import CheckFailed
+
+    session = Session()
+    this = target.for_session(session)
+    other = target.for_branch(session, branch or session.config.settings.git.main_branch)
+    report = differ.diff(this, other, throwaway=target.for_branch(session, differ.throwaway_name()))
+    report.with_sql = sql
+    if sql and not json:
+        if report.destructive:
+            console.warn(
+                f"{report.destructive} destructive statement(s) below (DROP or a type change): read first"
+            )
+        console.out.print(views.sql_text(report), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.emit(report, as_json=json)
+    if exit_code and report.changes:
+        raise CheckFailed(f"{len(report.changes)} difference(s) between {this.branch!r} and {other.branch!r}")

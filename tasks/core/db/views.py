@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasks.core.console import renders
+from tasks.core.db.diff import DiffReport
 from tasks.core.db.models import MigrateReport, StatusReport
 from tasks.core.db.reset import ResetReport
 from tasks.core.db.seeds import SeedReport
@@ -109,3 +110,41 @@ def reset_view(report: ResetReport) -> RenderableType:
         phases = " ".join(f"{k} {v:.2f}" for k, v in s.phases.items())
         table.add_row(s.store, s.target, s.how, f"{s.seconds:.2f}" + (f"  ({phases})" if phases else ""))
     return table
+
+
+OP_STYLE = {"+": "green", "-": "red", "~": "yellow"}
+
+
+@renders(DiffReport)
+def diff_view(report: DiffReport) -> RenderableType:
+    parts: list[RenderableType] = [
+        Text(f"{report.this} vs {report.other} ({report.other_source}, {report.seconds:.2f} s)", style="bold")
+    ]
+    for store, names in report.stores.items():
+        changes = [c for c in report.changes if c.store == store]
+        parts.append(Text(f"{store:<7} {names}" + ("  (same)" if not changes else ""), style="bold"))
+        for c in changes:
+            line = Text(f"  {c.op} {c.kind:<10} {c.name}", style=OP_STYLE[c.op])
+            if c.detail:
+                line.append(f"  {c.detail}", style="dim")
+            if c.destructive:
+                line.append("  [destructive]", style="bold red")
+            parts.append(line)
+    total = len(report.changes)
+    summary = f"{total} change(s), {report.destructive} destructive" if total else "no differences"
+    parts.append(Text(summary + ("  (re-run with --sql for Postgres DDL)" if total else ""), style="bold"))
+    return Group(*parts)
+
+
+def sql_text(report: DiffReport) -> str:
+    lines = [f"-- turns {report.other}'s schema into {report.this}'s (clikd db.diff --sql)"]
+    for store, statements in report.sql().items():
+        lines.append(f"\n-- {store}: {report.stores[store]}")
+        for c in [c for c in report.changes if c.store == store and c.sql]:
+            if c.destructive:
+                lines.append(f"-- WARNING destructive: {c.op} {c.kind} {c.name}")
+            lines.extend(c.sql)
+        del statements
+    if len(lines) == 1:
+        lines.append("-- no Postgres differences")
+    return "\n".join(lines)
