@@ -8,9 +8,11 @@ from tasks import config
 from tasks import db
 from tasks import deploy
 from tasks import env
+from tasks import gen
 
 ns = Collection()
 ns.add_collection(Collection.from_module(config))
 ns.add_collection(Collection.from_module(db))
 ns.add_collection(Collection.from_module(deploy))
 ns.add_collection(Collection.from_module(env))
+ns.add_collection(Collection.from_module(gen))

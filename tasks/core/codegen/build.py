@@ -216,7 +216,7 @@ class Builder:
     def additional(self, schema: Json) -> Any:
         return schema.get("additionalProperties")
 
-    def type_of(self, schema: Any, pointer: str, hint: str) -> TypeRef:
+    def type_of(self, schema: Any, pointer: str, hint: str) -> TypeRef:  # noqa: PLR0912  (one case per schema shape)
         """The type of a schema in a position (property, item, parameter...); names inline models."""
         if schema is True or schema is None or schema == {}:
             return TypeRef.prim("any")
@@ -335,7 +335,7 @@ class Builder:
                 base = ("minus" + text[1:]) if text.startswith("-") else "value" + text
                 base = naming.member_name(base)
             cases.append(EnumCase(value, names.take(base)))
-        return Model(name, "enum", pointer, desc, deprecated, enum_type=kind, cases=cases)
+        return Model(name, "enum", pointer, desc, deprecated, enum_type=cast(Any, kind), cases=cases)
 
     def make_object(self, name: str, schema: Json, pointer: str, desc: str, deprecated: bool) -> Model:
         props, extra = self.collect(schema, pointer, name)
@@ -418,7 +418,7 @@ class Builder:
                 return Model(name, "object", pointer, desc, deprecated)
         return Model(name, "object", pointer, desc, deprecated, properties=final, additional=extra)
 
-    def make_union(
+    def make_union(  # noqa: PLR0917  (the parts of a schema being turned into a model)
         self,
         name: str,
         schema: Json,
@@ -479,9 +479,9 @@ class Builder:
         services: dict[str, Service] = {}
         tags = {str(t.get("name")): t for t in self.doc.get("tags") or [] if isinstance(t, dict)}
         op_names: dict[str, naming.Registry] = {}
-        for path, item in (self.doc.get("paths") or {}).items():
+        for path, raw_item in (self.doc.get("paths") or {}).items():
             at = "/paths/" + path.replace("~", "~0").replace("/", "~1")
-            item, item_at = self.deref(item, at)
+            item, item_at = self.deref(raw_item, at)
             if not isinstance(item, dict):
                 continue
             shared = item.get("parameters") or []
@@ -502,7 +502,7 @@ class Builder:
                 service.operations.append(self.operation(name, op_id, method, path, raw, shared, op_at))
         return [services[k] for k in sorted(services)]
 
-    def operation(
+    def operation(  # noqa: PLR0917  (the parts of an operation, as the caller found them)
         self, name: str, op_id: str, method: str, path: str, raw: Json, shared: list[Any], at: str
     ) -> Operation:
         hint = naming.type_name(op_id, fallback="Op")
@@ -563,7 +563,7 @@ class Builder:
 
     @staticmethod
     def classify(content_type: str, schema: Any) -> BodyKind:
-        ct = content_type.split(";")[0].strip().lower()
+        ct = content_type.split(";", maxsplit=1)[0].strip().lower()
         if ct == "application/json" or ct.endswith("+json") or ct == "text/json":
             return "json"
         if ct == "multipart/form-data" or ct.startswith("multipart/"):

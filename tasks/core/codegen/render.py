@@ -53,7 +53,7 @@ def environment(templates: Path, helpers: dict[str, Any]) -> Any:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=False,  # noqa: S701  (source code, not HTML: escaping would corrupt it)
     )
     for name, value in helpers.items():
         if callable(value):

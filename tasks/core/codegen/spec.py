@@ -70,7 +70,12 @@ def fetch(url: str, *, timeout: float, live: bool) -> bytes:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, headers={"Accept": "application/json, application/yaml;q=0.9"})
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{url} is not an http(s) URL", "set [codegen] openapi_endpoint to http://host:port/path"
+        )
+    accept = {"Accept": "application/json, application/yaml;q=0.9"}
+    request = urllib.request.Request(url, headers=accept)  # noqa: S310  (http/https checked above)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
             data: bytes = response.read()
@@ -122,7 +127,8 @@ def parse(raw: bytes, *, source: str) -> dict[str, Any]:
             source=source,
             hint="convert Swagger 2 documents to OpenAPI 3 first (e.g. with swagger2openapi)",
         )
-    return _stringify_keys(doc)
+    clean: dict[str, Any] = _stringify_keys(doc)
+    return clean
 
 
 def _stringify_keys(value: Any) -> Any:

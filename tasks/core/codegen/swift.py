@@ -173,5 +173,7 @@ class SwiftTarget:
         for model in api.models:
             files.append(FilePlan("Model.swift.j2", f"{src}/Models/{model.name}.swift", {"m": model}))
         for service in api.services:
-            files.append(FilePlan("Service.swift.j2", f"{src}/Services/{service.name}.swift", {"service": service}))
+            files.append(
+                FilePlan("Service.swift.j2", f"{src}/Services/{service.name}.swift", {"service": service})
+            )
         return files

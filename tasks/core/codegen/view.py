@@ -1,0 +1,48 @@
+"""How generation results look to a person: one summary table."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tasks.core.codegen.run import GenReport
+from tasks.core.console import renders
+
+_STYLE = {"generated": "green", "unchanged": "dim", "current": "green", "differs": "bold red"}
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024 or unit == "MB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} MB"
+
+
+@renders(GenReport)
+def gen_report(report: GenReport) -> RenderableType:
+    table = Table(title=f"clients from {report.spec}", title_justify="left", show_edge=False)
+    for name in ("language", "status", "models", "endpoints", "services", "files", "size", "time", "output"):
+        table.add_column(
+            name,
+            justify="right"
+            if name in ("models", "endpoints", "services", "files", "size", "time")
+            else "left",
+        )
+    for r in report.results:
+        fresh = r.status in ("generated", "current", "differs")
+        table.add_row(
+            r.language,
+            Text(r.status, style=_STYLE.get(r.status, "")),
+            str(r.models) if fresh else "",
+            str(r.endpoints) if fresh else "",
+            str(r.services) if fresh else "",
+            str(r.files),
+            human_size(r.size) if fresh else "",
+            f"{r.seconds:.2f} s" if fresh else "",
+            r.output,
+        )
+    footer = Text(f"total {report.seconds:.2f} s", style="dim")
+    return Group(table, footer)
