@@ -212,3 +212,73 @@ def diff(
         console.emit(report, as_json=json)
     if exit_code and report.changes:
         raise CheckFailed(f"{len(report.changes)} difference(s) between {this.branch!r} and {other.branch!r}")
+
+
+@clikd_task(
+    help={"output": "the folder to write (must not exist or be empty); default .clikd/dumps/<branch>-<time>"}
+)
+def dump(c: Context, branch: str = "", output: str = "", json: bool = False) -> None:
+    """Back up the branch's three stores: pg_dump custom format, Scylla schema and rows, KeyDB keys and TTLs.
+
+    Examples:
+      inv db.dump
+      inv db.dump --output /tmp/before-migration --branch feature/crews
+    """
+    import datetime as dt
+    from pathlib import Path
+
+    from tasks.core.db import dump as dumping
+    from tasks.core.db import target, views  # noqa: F401
+
+    session = Session(branch=branch)
+    t = target.for_session(session)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(output) if output else session.root / ".clikd" / "dumps" / f"{t.ident.slug}-{stamp}"
+    console.emit(dumping.dump(t, out.resolve()), as_json=json)
+
+
+@clikd_task(help={"folder": "a folder written by db.dump"})
+def restore(c: Context, folder: str, branch: str = "", yes: bool = False, json: bool = False) -> None:
+    """Bring the branch's stores back to exactly what a db.dump folder holds (any branch's dump).
+
+    Examples:
+      inv db.restore .clikd/dumps/main-20260301T120000Z
+      inv db.restore /tmp/before-migration --branch feature/crews --yes
+    """
+    from pathlib import Path
+
+    from tasks.core import prompts
+    from tasks.core.db import dump as dumping
+    from tasks.core.db import target, views  # noqa: F401
+
+    path = Path(folder).resolve()
+    manifest = dumping.read_manifest(path)
+    t = target.for_session(Session(branch=branch))
+    what = f"{t.database('auth')}, {t.database('main')}, {t.keyspace}, {t.prefix}*"
+    prompts.confirm(
+        f"Replace all data of branch {t.branch!r} ({what}) with the dump of {manifest['branch']!r} "
+        f"taken {manifest['created_at']}?",
+        assume_yes=yes,
+    )
+    console.emit(dumping.restore(t, path), as_json=json)
+
+
+@clikd_task(help={"from_": "the branch whose data to copy (e.g. main)"})
+def branch(c: Context, from_: str, branch: str = "", yes: bool = False, json: bool = False) -> None:
+    """Give this branch a copy of another branch's data: Postgres template clone, Scylla and KeyDB copies.
+
+    Examples:
+      inv db.branch --from main
+      inv db.branch --from main --branch feature/crews --yes
+    """
+    from tasks.core import prompts
+    from tasks.core.db import branching, target, views  # noqa: F401
+
+    target.require_local("db.branch")
+    session = Session(branch=branch)
+    this = target.for_session(session)
+    other = target.for_branch(session, from_)
+    prompts.confirm(
+        f"Replace all data of branch {this.branch!r} with a copy of {other.branch!r}?", assume_yes=yes
+    )
+    console.emit(branching.branch_from(this, other), as_json=json)

@@ -7,7 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tasks.core.console import renders
+from tasks.core.db.branching import BranchReport
 from tasks.core.db.diff import DiffReport
+from tasks.core.db.dump import DumpReport, RestoreReport
 from tasks.core.db.models import MigrateReport, StatusReport
 from tasks.core.db.reset import ResetReport
 from tasks.core.db.seeds import SeedReport
@@ -148,3 +150,53 @@ def sql_text(report: DiffReport) -> str:
     if len(lines) == 1:
         lines.append("-- no Postgres differences")
     return "\n".join(lines)
+
+
+@renders(DumpReport)
+def dump_view(report: DumpReport) -> RenderableType:
+    stores = report.manifest["stores"]
+    table = Table(
+        title=f"db.dump of branch {report.branch} in {report.seconds:.2f} s -> {report.path}",
+        title_justify="left",
+    )
+    for col in ("store", "what", "contents"):
+        table.add_column(col)
+    for role in ("auth", "main"):
+        table.add_row(
+            role,
+            stores[role]["database"],
+            f"{sum(stores[role]['rows'].values())} rows, {len(stores[role]['rows'])} tables",
+        )
+    table.add_row(
+        "scylla",
+        stores["scylla"]["keyspace"],
+        f"{sum(stores['scylla']['rows'].values())} rows, {len(stores['scylla']['rows'])} tables",
+    )
+    table.add_row("keydb", stores["keydb"]["prefix"] + "*", f"{stores['keydb']['keys']} keys")
+    return table
+
+
+@renders(RestoreReport)
+def restore_view(report: RestoreReport) -> RenderableType:
+    table = Table(
+        title=f"db.restore of {report.path} (from {report.from_branch}) into {report.branch}: "
+        f"{report.seconds:.2f} s",
+        title_justify="left",
+    )
+    table.add_column("store")
+    table.add_column("done")
+    for store, what in report.stores.items():
+        table.add_row(store, what)
+    return table
+
+
+@renders(BranchReport)
+def branch_view(report: BranchReport) -> RenderableType:
+    table = Table(
+        title=f"db.branch: {report.branch} <- {report.source} ({report.seconds:.2f} s)", title_justify="left"
+    )
+    table.add_column("store")
+    table.add_column("how")
+    for store, how in report.stores.items():
+        table.add_row(store, how)
+    return table
