@@ -161,3 +161,34 @@ def test_docker_down_is_one_clear_message(tmp_path: Path, testbed: dict[str, Any
     run = clikd("env.start", "--branch", "t/nodocker", env=base_env(DOCKER_HOST=f"unix://{tmp_path}/no.sock"))
     assert run.code == 5, run.text
     assert "Docker is not running" in run.text and "Traceback" not in run.text
+
+
+def test_excluding_a_dependency_asks_and_names_the_dependents(testbed: dict[str, Any]) -> None:
+    run = clikd("env.start", "--branch", "t/exclude-asks", "--exclude", "postgres,studio")
+    assert run.code == 4, run.text
+    assert "postgres (needed by auth, media, api)" in run.text and "--yes" in run.text
+    assert _containers("t/exclude-asks") == []
+
+
+def test_status_watch_re_renders_until_ctrl_c(branches: Branches) -> None:
+    import pexpect
+
+    from tests.env.conftest import CLIKD, ROOT
+
+    branch = branches.new()
+    child = pexpect.spawn(
+        str(CLIKD),
+        ["env.status", "--watch", "--branch", branch],
+        cwd=str(ROOT),
+        env=base_env(COLUMNS="160"),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(60, 160),
+    )
+    child.expect("services")
+    child.expect("taken")
+    child.expect("taken")  # a second rendering
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

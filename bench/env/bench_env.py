@@ -1,0 +1,324 @@
+"""env benchmarks on the test bed: cold start vs docker compose, no-op start, status, logs --follow CPU.
+
+    .venv/bin/python -m bench.env.bench_env [--runs 3] [--no-write]
+
+Needs tests/infra/up (engine, registry, Cassandra) and, for the comparison, docker compose v2 as a
+CLI plugin. Writes the ``env`` section of BENCHMARKS.md.
+
+Fairness of the compose side: the compose file is generated from clikd's own resolved stack for a
+branch (same images, environment, ports, dependencies); every container dependency waits for
+``service_healthy``; health checks run the same kind of real query as clikd's probes (``psql
+SELECT 1``, ``redis-cli PING``, HTTP GET /health) at a 0.5 s interval (Engine 20.10 has no
+``start_interval``); ``up --wait``. The branch databases clikd creates on start are created by an
+init script on the compose side. clikd runs with auto_migrate off (compose has no migrations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIKD = ROOT / ".venv" / "bin" / "clikd"
+INFRA = ROOT / "tests" / "infra"
+CONFIG = INFRA / "clikd.test.toml"
+WORK = Path(tempfile.gettempdir()) / "clikd-bench-env"
+
+
+def env(**extra: str) -> dict[str, str]:
+    facts = json.loads((INFRA / "testbed.json").read_text())
+    out = {k: v for k, v in os.environ.items() if not k.startswith("CLIKD_")}
+    out.update(
+        CLIKD_CONFIG=str(CONFIG),
+        CLIKD_TESTBED_REGISTRY_PASSWORD=str(facts["registry"]["password"]),
+        CLIKD_NO_PROMPT="1",
+        CLIKD_DEVELOPMENT__AUTO_MIGRATE="false",
+        COLUMNS="200",
+    )
+    out.update(extra)
+    return out
+
+
+def run(cmd: list[str], *, environ: dict[str, str] | None = None, check: bool = True) -> tuple[float, str]:
+    began = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=environ or env(), capture_output=True, text=True, check=False)
+    took = time.perf_counter() - began
+    if check and done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return took, done.stdout
+
+
+def clikd(*args: str, check: bool = True) -> tuple[float, str]:
+    return run([str(CLIKD), *args], check=check)
+
+
+def compose_available() -> str | None:
+    done = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+# ----------------------------------------------------------------------------- compose file
+
+
+def compose_file(branch: str) -> Path:
+    """docker-compose.yml equivalent to clikd's stack of ``branch``."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT))
+    os.environ["CLIKD_CONFIG"] = str(CONFIG)
+    from tasks.core.branch import identity
+    from tasks.core.config.loader import load
+    from tasks.core.stack.spec import POSTGRES_ROLES, resolve
+
+    settings = load(ROOT, env={"CLIKD_CONFIG": str(CONFIG)}).settings
+    ident = identity(branch, project=settings.project.name)
+    stack = resolve(settings, ident)
+    WORK.mkdir(parents=True, exist_ok=True)
+    init = WORK / "init.sql"
+    init.write_text("".join(f'CREATE DATABASE "{ident.postgres_db(r)}";\n' for r in POSTGRES_ROLES))
+    services: dict[str, Any] = {}
+    interval = {"interval": "500ms", "timeout": "2s", "retries": 240}
+    for name, comp in stack.components.items():
+        if not comp.managed:
+            continue
+        svc: dict[str, Any] = {
+            "image": comp.image,
+            "environment": comp.environment,
+            "ports": [f"127.0.0.1:{h}:{c}" for c, h in comp.ports.values()],
+            "extra_hosts": ["host.docker.internal:host-gateway"],
+            "pull_policy": "missing",
+        }
+        if comp.command:
+            svc["command"] = comp.command
+        deps = [d for d in comp.depends_on if stack.components[d].managed]
+        if deps:
+            svc["depends_on"] = {d: {"condition": "service_healthy"} for d in deps}
+        if comp.kind == "postgres":
+            svc["volumes"] = [
+                f"{init}:/docker-entrypoint-initdb.d/10-branch.sql:ro",
+                "pgdata:/var/lib/postgresql/data",
+            ]
+            user, password = comp.environment["POSTGRES_USER"], comp.environment["POSTGRES_PASSWORD"]
+            test = f"PGPASSWORD={password} psql -h 127.0.0.1 -U {user} -d postgres -tAc 'SELECT 1' >/dev/null"
+            svc["healthcheck"] = {"test": ["CMD-SHELL", test], **interval}
+        elif comp.kind == "keydb":
+            svc["volumes"] = ["keydbdata:/data"]
+            svc["healthcheck"] = {"test": ["CMD", "redis-cli", "PING"], **interval}
+        else:
+            port = dict(comp.ports)[settings.services[name].health.port][0]
+            probe = (
+                "import sys,urllib.request;"
+                f"r=urllib.request.urlopen('http://127.0.0.1:{port}/health',timeout=2);"
+                "sys.exit(0 if r.status==200 else 1)"
+            )
+            svc["healthcheck"] = {"test": ["CMD", "python3", "-c", probe], **interval}
+            if comp.volumes:
+                svc["volumes"] = [f"{name}data:{path}" for path in comp.volumes.values()]
+        services[name] = svc
+    volumes = {
+        "pgdata": {},
+        "keydbdata": {},
+        **{f"{n}data": {} for n, c in stack.components.items() if c.volumes and c.role == "service"},
+    }
+    path = WORK / "docker-compose.yml"
+    path.write_text(
+        yaml.safe_dump({"name": "clikdbench", "services": services, "volumes": volumes}, sort_keys=False)
+    )
+    return path
+
+
+def compose_cycle(path: Path) -> float:
+    run(["docker", "compose", "-f", str(path), "down", "-v", "--remove-orphans"], check=False)
+    took, _ = run(["docker", "compose", "-f", str(path), "up", "-d", "--wait", "--wait-timeout", "300"])
+    run(["docker", "compose", "-f", str(path), "down", "-v", "--remove-orphans"])
+    return took
+
+
+def clikd_cold(branch: str, *flags: str) -> tuple[float, float]:
+    clikd("env.stop", "--branch", branch, "--purge", "--yes", check=False)
+    took, out = clikd("env.start", "--branch", branch, "--json", *flags)
+    inside = float(json.loads(out)["seconds"])
+    return took, inside
+
+
+# ----------------------------------------------------------------------------- logs CPU
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / ticks
+
+
+def follow_cpu(cmd: list[str], seconds: float) -> tuple[float, int]:
+    """CPU seconds used by ``cmd`` (and children) over ``seconds``, and lines it printed."""
+    out = WORK / "follow.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=sink, stderr=subprocess.DEVNULL)
+        time.sleep(3)  # start-up (imports, attach) is not the steady state
+        before = cpu_seconds(proc.pid)
+        lines_before = sum(1 for _ in out.open())
+        time.sleep(seconds)
+        used = cpu_seconds(proc.pid) - before
+        lines = sum(1 for _ in out.open()) - lines_before
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return used, lines
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def phase_cold(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    branch = "bench/cold"
+    compose = compose_available()
+    results["compose"] = compose
+    path = compose_file("bench/compose") if compose else None
+    cold: dict[str, list[float]] = {"clikd": [], "clikd_inside": [], "compose": []}
+    for i in range(args.runs):
+        print(f"cold run {i + 1}/{args.runs}", file=sys.stderr)
+        wall, inside = clikd_cold(branch)
+        cold["clikd"].append(wall)
+        cold["clikd_inside"].append(inside)
+        if path is not None:
+            cold["compose"].append(compose_cycle(path))
+    results["cold"] = cold
+
+
+def phase_warm(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    branch = "bench/cold"
+    clikd("env.start", "--branch", branch)
+    noop = [clikd("env.start", "--branch", branch, "--json") for _ in range(args.noop_runs)]
+    results["noop"] = {"wall": [t for t, _ in noop], "inside": [json.loads(o)["seconds"] for _, o in noop]}
+    status = [clikd("env.status", "--branch", branch, "--json") for _ in range(args.noop_runs)]
+    results["status"] = {
+        "wall": [t for t, _ in status],
+        "inside": [json.loads(o)["seconds"] for _, o in status],
+    }
+    clikd("env.stop", "--branch", branch, "--purge", "--yes")
+
+
+def phase_follow(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """logs --follow at a steady rate: auth writing --log-rate lines per second."""
+    chatty = "bench/logs"
+    override = WORK / "chatty.toml"
+    tree = tomllib.loads(CONFIG.read_text())
+    tree["services"]["auth"]["environment"]["CLIKD_REF_LOG_RATE"] = str(args.log_rate)
+    sys.path.insert(0, str(INFRA))
+    from render_config import dump  # type: ignore[import-not-found]
+
+    override.write_text(dump(tree))
+    chatty_env = env(CLIKD_CONFIG=str(override))
+    run([str(CLIKD), "env.start", "--branch", chatty, "--only", "auth"], environ=chatty_env)
+    import docker
+
+    labels = [f"dev.clikd.branch={chatty}", "dev.clikd.service=auth"]
+    name = next(c.name for c in docker.from_env().containers.list(filters={"label": labels}))
+    cmd = [str(CLIKD), "env.logs", "--branch", chatty, "--service", "auth", "--follow", "--tail", "0"]
+    cpu_clikd, lines_clikd = follow_cpu(cmd, args.follow_seconds)
+    cpu_docker, lines_docker = follow_cpu(["docker", "logs", "-f", "--tail", "0", name], args.follow_seconds)
+    results["follow"] = {
+        "seconds": args.follow_seconds,
+        "rate": args.log_rate,
+        "clikd": {"cpu_s": cpu_clikd, "lines": lines_clikd},
+        "docker_logs": {"cpu_s": cpu_docker, "lines": lines_docker},
+    }
+    run([str(CLIKD), "env.stop", "--branch", chatty, "--purge", "--yes"], environ=chatty_env, check=False)
+
+
+PHASES = {"cold": phase_cold, "warm": phase_warm, "follow": phase_follow}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--noop-runs", type=int, default=7)
+    parser.add_argument("--follow-seconds", type=float, default=20.0)
+    parser.add_argument("--log-rate", type=int, default=200)
+    parser.add_argument("--phases", default="cold,warm,follow", help="which phases to run now")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    saved = WORK / "results.json"
+    # Results of earlier phases are kept, so a phase can be rerun alone.
+    results: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
+    results["load_before"] = os.getloadavg()
+    for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
+        PHASES[name](args, results)
+        results["load_after"] = os.getloadavg()
+        saved.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    if not args.no_write and all(k in results for k in ("cold", "noop", "status", "follow")):
+        write(results, args)
+    return 0
+
+
+def write(r: dict[str, Any], args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.record import write_section
+
+    c = r["cold"]
+    f = r["follow"]
+
+    def row(what: str, values: list[float], digits: int) -> str:
+        runs = ", ".join(f"{v:.{digits}f}" for v in values)
+        return f"| {what} | {median(values):.{digits}f} s | {runs} |"
+
+    rows = [
+        "| measurement | median | runs |",
+        "|---|---:|---|",
+        row("cold start to all healthy, `clikd env.start` (wall)", c["clikd"], 1),
+        row("same, inside clikd (after imports)", c["clikd_inside"], 1),
+    ]
+    if c["compose"]:
+        rows.append(row("cold start to all healthy, `docker compose up -d --wait`", c["compose"], 1))
+    n, s = r["noop"], r["status"]
+    rows += [
+        row("warm no-op `env.start` (wall)", n["wall"], 2),
+        row("warm no-op `env.start`, inside clikd", n["inside"], 2),
+        row("`env.status` (wall)", s["wall"], 2),
+        row("`env.status`, inside clikd", s["inside"], 2),
+    ]
+    secs = f["seconds"]
+    cpu_c = 100 * f["clikd"]["cpu_s"] / secs
+    cpu_d = 100 * f["docker_logs"]["cpu_s"] / secs
+    body = f"""
+`python -m bench.env.bench_env --runs {args.runs}` on the test bed: the full stack (Postgres and KeyDB
+containers, five reference services, the CQL role played by the host's Cassandra), images present,
+nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"}; its
+file is generated from clikd's resolved stack (same images, environment, ports, `depends_on` with
+`service_healthy`), with real-query health checks (`psql SELECT 1`, `redis-cli PING`, HTTP /health) every
+0.5 s, and `up -d --wait`. clikd ran with `auto_migrate` off and its default pull policy (it asks the registry
+whether each service image changed; compose's `missing` does not).
+Load average before/after: {r["load_before"][0]:.1f} / {r["load_after"][0]:.1f} (the machine is shared with
+other work: absolute figures are noisy, the side-by-side runs alternate).
+
+{chr(10).join(rows)}
+
+`env.logs --follow` at a steady {f["rate"]} lines/s from one service, over {secs:.0f} s, output to a file:
+clikd used {f["clikd"]["cpu_s"]:.2f} CPU s ({cpu_c:.1f}% of one core) for {f["clikd"]["lines"]} lines;
+`docker logs -f` on the same container used {f["docker_logs"]["cpu_s"]:.2f} CPU s ({cpu_d:.1f}%) for
+{f["docker_logs"]["lines"]} lines.
+"""  # noqa: S608  (Markdown that mentions SELECT, not SQL)
+    write_section("env", "env: cold start, no-op start, status, logs --follow", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
