@@ -160,3 +160,70 @@ def test_free_port_has_no_holder() -> None:
         port = s.getsockname()[1]
     time.sleep(0.05)
     assert find_holders([port], {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ('{"ts":"2026-11-25T10:00:00Z","level":"warn","msg":"x"}', "WARN"),
+        ('{"severity":"ERROR","message":"x"}', "ERROR"),
+        ('{"levelname":"CRITICAL"}', "FATAL"),
+        ('{"level":30,"msg":"pino"}', "INFO"),
+        ('{"log":{"level":"debug"}}', "DEBUG"),
+        ('{"msg":"no level"}', "INFO"),
+        ("2026-11-25T10:00:00.123Z WARN api: slow request", "WARN"),
+        ("2026-11-25T10:00:00.123Z ERROR api: boom", "ERROR"),
+        ("ts=2026 level=debug msg=hello", "DEBUG"),
+        ("10:00:00.000 [error] Elixir.Phoenix crashed", "ERROR"),
+        ("2026-11-25 10:00:00.000 UTC [50] LOG:  database system is ready", "INFO"),
+        ('2026-11-25 10:00:00.000 UTC [21] FATAL:  database "x" does not exist', "FATAL"),
+        ("2026-11-25 10:00:00.000 UTC [21] WARNING:  something", "WARN"),
+        ("1:M 25 Nov 2026 19:50:47.585 # Server initialized", "WARN"),
+        ("1:M 25 Nov 2026 19:50:47.586 * Ready to accept connections", "INFO"),
+        ("service plain line without a level seq=5", "INFO"),
+        ("an information line that mentions errors later", "INFO"),
+    ],
+)
+def test_log_levels(line: str, level: str) -> None:
+    from tasks.core.stack.logs import parse_level
+
+    assert parse_level(line) == level
+
+
+def test_log_filters_and_since() -> None:
+    import datetime as dt
+
+    from tasks.core.stack.logs import LogLine, make_filters, parse_since
+
+    f = make_filters("api", "warn", "slow|boom")
+    assert f.services == frozenset({"api"})
+    assert f.keep(LogLine("t", "api", "ERROR", "boom"))
+    assert not f.keep(LogLine("t", "api", "INFO", "boom"))
+    assert not f.keep(LogLine("t", "api", "WARN", "fine"))
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    assert parse_since("10m", now) == (now - dt.timedelta(minutes=10)).timestamp()
+    assert (
+        parse_since("2026-11-25T11:00:00Z", now) == dt.datetime(2026, 11, 25, 11, tzinfo=dt.UTC).timestamp()
+    )
+    with pytest.raises(UsageError):
+        parse_since("yesterday", now)
+    with pytest.raises(UsageError):
+        make_filters("", "loud", "")
+    with pytest.raises(UsageError):
+        make_filters("", "", "(")
+
+
+def test_git_branches_lists_local_and_remote(tmp_path: Path) -> None:
+    import git
+
+    from tasks.core.stack.inventory import git_branches
+
+    repo = git.Repo.init(tmp_path, initial_branch="main")
+    (tmp_path / "f").write_text("x")
+    repo.index.add(["f"])
+    repo.index.commit("init")
+    repo.create_head("feat/keep")
+    assert git_branches(tmp_path, "origin") == {"main", "feat/keep"}
+    outside = tmp_path.parent / "not-a-repo"
+    outside.mkdir()
+    assert git_branches(outside, "origin") is None
