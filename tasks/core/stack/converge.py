@@ -391,9 +391,6 @@ def start(
     deadline = began + timeout
 
     client = connect()
-    if any(stack.components[n].kind == "postgres" for n in selection.names):
-        # psycopg takes a few hundred ms to import: do it while the engine and registry answer.
-        workers.start("prefetch", _prefetch_psycopg)
     actual = read_actual(client, stack)
 
     from tasks.core.stack.pull import ensure_images
@@ -444,10 +441,6 @@ def start(
         pulled=pulled,
         notes=notes + [f"created {p}" for p in runner.provisioned],
     )
-
-
-def _prefetch_psycopg() -> None:
-    import psycopg  # noqa: F401
 
 
 def _migrate_and_seed(

@@ -42,19 +42,11 @@ def _tcp(p: Probe, timeout: float) -> str:
 
 
 def _postgres(p: Probe, timeout: float) -> str:
-    import psycopg
+    from tasks.core.stack.pgwire import Connection
 
-    with psycopg.connect(
-        host=p.host,
-        port=p.port,
-        user=p.user or "postgres",
-        password=p.password,
-        dbname="postgres",
-        connect_timeout=max(1, int(timeout)),
-        autocommit=True,
-    ) as conn:
-        row = conn.execute("SELECT 1").fetchone()
-        return "" if row == (1,) else f"SELECT 1 returned {row!r}"
+    with Connection(p.host, p.port, user=p.user or "postgres", password=p.password, timeout=timeout) as conn:
+        rows = conn.query("SELECT 1")
+        return "" if rows == [("1",)] else f"SELECT 1 returned {rows!r}"
 
 
 def _resp(*parts: str) -> bytes:

@@ -9,40 +9,33 @@ from __future__ import annotations
 
 from tasks.core.branch import BranchIdentity
 from tasks.core.config.schema import Settings
+from tasks.core.stack.pgwire import Connection, PgError, quote_ident, quote_literal
 from tasks.core.stack.spec import POSTGRES_ROLES
 from tasks.core.stores import Endpoint, endpoint
 
 
-def _pg_connect(ep: Endpoint, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-    import psycopg
-
-    return psycopg.connect(
-        host=ep.host,
-        port=ep.port,
-        user=ep.user or "postgres",
-        password=ep.password,
-        dbname="postgres",
-        connect_timeout=max(1, int(timeout)),
-        autocommit=True,
-    )
+def pg_connect(ep: Endpoint, timeout: float = 5.0) -> Connection:
+    """An admin connection to the ``postgres`` database of the branch's server."""
+    return Connection(ep.host, ep.port, user=ep.user or "postgres", password=ep.password, timeout=timeout)
 
 
 def ensure_postgres(settings: Settings, ident: BranchIdentity) -> list[str]:
     """Create the branch's databases that do not exist yet; returns those created."""
-    from psycopg import errors, sql
-
     ep = endpoint(settings, ident, "postgres")
+    names = [ident.postgres_db(role) for role in POSTGRES_ROLES]
     created: list[str] = []
-    with _pg_connect(ep) as conn:
-        for role in POSTGRES_ROLES:
-            name = ident.postgres_db(role)
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+    with pg_connect(ep) as conn:
+        listed = ", ".join(quote_literal(n) for n in names)
+        have = {row[0] for row in conn.query(f"SELECT datname FROM pg_database WHERE datname IN ({listed})")}  # noqa: S608
+        for name in names:
+            if name in have:
                 continue
             try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                conn.query(f"CREATE DATABASE {quote_ident(name)}")
                 created.append(name)
-            except errors.DuplicateDatabase:
-                pass  # created meanwhile by a concurrent run
+            except PgError as exc:
+                if exc.code != "42P04":  # duplicate_database: created meanwhile by a concurrent run
+                    raise
     return created
 
 
@@ -77,15 +70,13 @@ def ensure(settings: Settings, ident: BranchIdentity, kind: str) -> list[str]:
 def drop_external(settings: Settings, ident: BranchIdentity, kind: str) -> list[str]:
     """Remove the branch's data from a shared (external) store; returns what was dropped."""
     if kind == "postgres":
-        from psycopg import sql
-
         ep = endpoint(settings, ident, "postgres")
         dropped: list[str] = []
-        with _pg_connect(ep) as conn:
+        with pg_connect(ep) as conn:
             for role in POSTGRES_ROLES:
                 name = ident.postgres_db(role)
-                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                    conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                if conn.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(name)}"):  # noqa: S608
+                    conn.query(f"DROP DATABASE {quote_ident(name)} WITH (FORCE)")
                     dropped.append(f"postgres database {name}")
         return dropped
     if kind == "scylla":

@@ -108,32 +108,31 @@ def _connection(settings: Settings, ident: BranchIdentity, kind: str) -> str:
 def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
     try:
         if kind == "postgres":
-            from tasks.core.stack.provision import _pg_connect
+            from tasks.core.stack.pgwire import quote_literal
+            from tasks.core.stack.provision import pg_connect
             from tasks.core.stack.spec import POSTGRES_ROLES
-
-            ep = endpoint(settings, ident, "postgres")
-            names = [ident.postgres_db(r) for r in POSTGRES_ROLES]
-            with _pg_connect(ep, timeout=2) as conn:
-                row = conn.execute(
-                    "SELECT coalesce(sum(pg_database_size(datname)), 0), count(*) FROM pg_database "
-                    "WHERE datname = ANY(%s)",
-                    (names,),
-                ).fetchone()
             from tasks.core.stack.views import human_bytes
 
-            return f"{human_bytes(int(row[0]))} in {row[1]} databases" if row else "—"
+            ep = endpoint(settings, ident, "postgres")
+            listed = ", ".join(quote_literal(ident.postgres_db(r)) for r in POSTGRES_ROLES)
+            with pg_connect(ep, timeout=2) as conn:
+                rows = conn.query(
+                    "SELECT coalesce(sum(pg_database_size(datname)), 0), count(*) FROM pg_database "  # noqa: S608
+                    f"WHERE datname IN ({listed})"
+                )
+            return f"{human_bytes(int(rows[0][0] or 0))} in {rows[0][1]} databases" if rows else "—"
         if kind == "keydb":
             return _keydb_size(settings, ident)
         if kind == "scylla":
             from tasks.core.stack.cql import Connection, quote_literal
 
             ep = endpoint(settings, ident, "scylla")
-            with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=2) as conn:
-                rows = conn.query(
+            with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=2) as cql:
+                tables = cql.query(
                     "SELECT table_name FROM system_schema.tables WHERE keyspace_name = "  # noqa: S608
                     + quote_literal(ident.keyspace)
                 )
-            return f"{len(rows.rows) if rows else 0} tables in {ident.keyspace}"
+            return f"{len(tables.rows) if tables else 0} tables in {ident.keyspace}"
     except Exception as exc:  # size is informative; its failure is shown, not raised
         return f"? ({type(exc).__name__})"
     return "—"
