@@ -89,21 +89,36 @@ def test_reset_wipes_changes_and_reuses_the_template(project: Project, branches:
     assert done.returncode == 0, done.stderr
     hows = {s["store"]: s["how"] for s in json.loads(done.stdout)["stores"]}
     assert "template built now" not in hows["main"]  # the cached template was cloned
-    assert "table(s) holding rows" in hows["scylla"]  # emptied in place, no schema change
+    # emptied in place, no schema change; only the two tables that changed were touched
+    assert "4 table(s) verified unchanged; 2 reseeded" in hows["scylla"]
     assert pg_count(t, "main", "drop_likes") > 0
     assert "scratch" not in pg_tables(t, "main")
     assert cql_count(t, "feed_by_user") == seed_lines(project, "feed_by_user")
     assert cql_count(t, "chat_messages") == seed_lines(project, "chat_messages")
     assert conn.get(t.prefix + "user:extra") is None
 
-    # the delete strategy gives the same state
-    done = project.inv("db.reset", "--yes", "--scylla-empty", "delete", branch=branch)
+    # a single changed cell is noticed (content digest), and the delete strategy gives the same state
+    with scylla.session(t.scylla, t.keyspace) as sess:
+        row = sess.execute("SELECT user_id, channel_id FROM channels_by_user LIMIT 1").one()
+        sess.execute(
+            "UPDATE channels_by_user SET muted = null WHERE user_id = %s AND channel_id = %s",
+            (row[0], row[1]),
+        )
+    done = project.inv("db.reset", "--yes", "--scylla-empty", "delete", "--json", branch=branch)
     assert done.returncode == 0, done.stderr
+    hows = {s["store"]: s["how"] for s in json.loads(done.stdout)["stores"]}
+    assert "5 table(s) verified unchanged; 1 reseeded (delete of 1" in hows["scylla"]
     assert cql_count(t, "chat_messages") == seed_lines(project, "chat_messages")
+    with scylla.session(t.scylla, t.keyspace) as sess:
+        muted = sess.execute(
+            "SELECT muted FROM channels_by_user WHERE user_id = %s AND channel_id = %s", (row[0], row[1])
+        ).one()
+    assert muted[0] is not None
 
     # a new migration makes a new template, and the branch gets the new table
     project.write(
         "migrations/postgres/main/20270101000000_crew_banners.sql",
+        f"-- run {branches.tag}: a fingerprint no earlier run built a template for\n"
         "ALTER TABLE crews ADD COLUMN banner_key text;\n"
         "CREATE TABLE crew_banners (crew_id uuid PRIMARY KEY);\n",
     )

@@ -346,7 +346,7 @@ TABLE_OPTIONS = ("comment", "default_time_to_live", "gc_grace_seconds")
 def scylla_schema(sess: Any, keyspace: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {"table": {}, "index": {}, "view": {}}
     for r in sess.execute("SELECT * FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)):
-        if r.table_name == scylla.HISTORY:
+        if r.table_name in scylla.BOOKKEEPING:
             continue
         out["table"][r.table_name] = {
             "columns": {},

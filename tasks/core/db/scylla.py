@@ -27,6 +27,8 @@ from tasks.core.db.models import Applied, MigrationState, Progress, StoreMigrati
 from tasks.core.stores import Endpoint
 
 HISTORY = "clikd_migrations"
+SEED_STATE = "clikd_seed_state"  # db.reset's record of what each table held right after seeding
+BOOKKEEPING = (HISTORY, SEED_STATE)
 REPLICATION = "{'class': 'NetworkTopologyStrategy', 'replication_factor': 1}"
 CLAIM_TTL = 900  # seconds: a crashed run's claim expires by itself
 WAIT_TIMEOUT = 300.0

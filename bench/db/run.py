@@ -1,0 +1,195 @@
+"""Benchmarks of the db tasks on the test bed; writes the "db" section of BENCHMARKS.md.
+
+    .venv/bin/python -m bench.db.run [--runs 5] [--no-write]
+
+Needs the servers of tests/infra/databases/up and tests/infra/cassandra/up. Measures, in one run:
+- ``inv db.reset --yes`` (with seeds, warm template) as a whole process, and the core reset alone;
+- the naive way side by side: drop everything, create, migrate, seed (the same engine, in process);
+- how Scylla tables are emptied: TRUNCATE vs partition deletes, and the probe when nothing holds rows;
+- Postgres clone strategies (WAL_LOG, PG15's default, vs FILE_COPY);
+- ``inv db.migrate`` from empty and ``inv db.diff`` between two live branches, as whole processes.
+The machine's load average is recorded with the figures: the test bed is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+INV = ROOT / ".venv" / "bin" / "inv"
+FACTS = ROOT / "tests" / "infra" / "databases" / "facts.json"
+
+
+def config(path: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.db.conftest import config_text
+
+    facts = json.loads(FACTS.read_text())
+    facts["scylla"] = {"host": "127.0.0.1", "port": 9042}
+    path.write_text(config_text(facts), encoding="utf-8")
+
+
+def inv(*args: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"inv {' '.join(args)} failed:\n{done.stderr}")
+    return wall, done.stdout
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def row(name: str, values: list[float], note: str = "") -> str:
+    ms = [v * 1000 for v in values]
+    return f"| {name} | {statistics.median(ms):.0f} | {min(ms):.0f} | {max(ms):.0f} | {note} |"
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> None:  # noqa: PLR0915  (one scenario, measured in order)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="clikd-bench-db-"))
+    cfg = tmp / "clikd.toml"
+    config(cfg)
+    os.environ["CLIKD_CONFIG"] = str(cfg)
+    os.environ["CLIKD_NO_PROMPT"] = "1"
+    from tasks.core.db import destroy, migrate, reset, scylla, seeds
+    from tasks.core.db import postgres as pg
+    from tasks.core.db import target as targets
+    from tasks.core.session import Session
+
+    tag = uuid.uuid4().hex[:6]
+    names = {k: f"bench/{k}-{tag}" for k in ("reset", "naive", "migrate", "diff")}
+    t = {k: targets.for_session(Session(branch=v, cwd=ROOT)) for k, v in names.items()}
+    load_before = load()
+    out: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "reset_cmd",
+            "reset_core",
+            "naive",
+            "naive_drop",
+            "naive_migrate",
+            "naive_seed",
+            "truncate",
+            "delete",
+            "probe",
+            "migrate_cmd",
+            "diff_cmd",
+            "clone_wal",
+            "clone_file",
+            "first_reset",
+        )
+    }
+    phases: list[dict[str, Any]] = []
+    try:
+        # the first reset builds the templates (cold); measured once
+        out["first_reset"].append(inv("db.reset", "--yes", "--branch", names["reset"])[0])
+        for _ in range(args.runs):
+            wall, stdout = inv("db.reset", "--yes", "--json", "--branch", names["reset"])
+            doc = json.loads(stdout)
+            out["reset_cmd"].append(wall)
+            out["reset_core"].append(doc["seconds"])
+            phases.append({s["store"]: s["seconds"] for s in doc["stores"]})
+
+            n = t["naive"]
+            started = time.perf_counter()
+            out["naive_drop"].append(timed(lambda n=n: destroy.destroy(n)))
+            out["naive_migrate"].append(timed(lambda n=n: migrate.migrate(n)))
+            out["naive_seed"].append(timed(lambda n=n: seeds.seed(n)))
+            out["naive"].append(time.perf_counter() - started)
+
+        r = t["reset"]
+        with scylla.session(r.scylla, r.keyspace) as sess:
+            files = seeds.scylla_seed(seeds.Source(ROOT))
+            for _ in range(args.runs):
+                seeds.load_scylla(sess, r.keyspace, files)
+                out["truncate"].append(timed(lambda s=sess: reset.empty_tables(s, r.keyspace, "truncate")))
+                seeds.load_scylla(sess, r.keyspace, files)
+                out["delete"].append(timed(lambda s=sess: reset.empty_tables(s, r.keyspace, "delete")))
+                out["probe"].append(timed(lambda s=sess: reset.nonempty_tables(s, r.keyspace)))
+
+        template, _ = reset.ensure_template(
+            r, "main", r.migrations()["main"], seeds.postgres_seed(seeds.Source(ROOT), "main")
+        )
+        scratch = f"clikd_bench_clone_{tag}"
+        with pg.admin(r.postgres) as conn:
+            for _ in range(args.runs):
+                for key, strategy in (("clone_wal", "WAL_LOG"), ("clone_file", "FILE_COPY")):
+                    pg.drop_database(conn, scratch)
+                    sql = f'CREATE DATABASE "{scratch}" TEMPLATE "{template}" STRATEGY {strategy}'
+                    out[key].append(timed(lambda c=conn, q=sql: c.execute(q.encode())))
+            pg.drop_database(conn, scratch)
+
+        for _ in range(args.runs):
+            destroy.destroy(t["migrate"])
+            out["migrate_cmd"].append(inv("db.migrate", "--branch", names["migrate"])[0])
+        # diff: a seeded branch against a migrated one (schemas equal, KeyDB namespaces differ)
+        os.environ["CLIKD_BRANCH"] = names["reset"]
+        for _ in range(args.runs):
+            out["diff_cmd"].append(inv("db.diff", "--branch", names["migrate"], "--json")[0])
+        del os.environ["CLIKD_BRANCH"]
+    finally:
+        for target in t.values():
+            destroy.destroy(target)
+    load_after = load()
+
+    rows_seed = sum(
+        1 for p in (ROOT / "seeds/scylla").glob("*.jsonl") for line in p.read_text().splitlines() if line
+    )
+    per_store = {s: statistics.median(p[s] for p in phases) * 1000 for s in phases[0]}
+    body = f"""`.venv/bin/python -m bench.db.run --runs {args.runs}`: medians of {args.runs} runs against the test bed's
+Postgres 15 and KeyDB role (tests/infra/databases/up) and Cassandra 5 (tests/infra/cassandra/up, standing in for
+ScyllaDB). Seeds: 320 users, 960 drops, 520 payments, ~13.6k Postgres rows, {rows_seed} CQL rows, ~790 keys.
+Load average while measuring: {load_before} before, {load_after} after (the test bed machine is shared with other
+builds; the figures scale with it).
+
+| what | median ms | min ms | max ms | note |
+|---|---:|---:|---:|---|
+{row("`inv db.reset --yes` (whole process, warm template)", out["reset_cmd"], "interpreter, imports, 4 stores in parallel")}
+{row("db.reset core (in process)", out["reset_core"], "store medians: " + ", ".join(f"{k} {v:.0f}" for k, v in per_store.items()))}
+{row("naive: drop, create, migrate, seed (in process)", out["naive"], "same engine, same seeds")}
+{row("  naive: drop", out["naive_drop"], "")}
+{row("  naive: create + migrate", out["naive_migrate"], "Scylla DDL dominates")}
+{row("  naive: seed", out["naive_seed"], "")}
+{row("first `inv db.reset --yes` (builds templates)", out["first_reset"], "once per change of migrations/seeds")}
+{row("Scylla: TRUNCATE the tables holding rows", out["truncate"], "parallel, auto_snapshot off")}
+{row("Scylla: delete partitions instead", out["delete"], "SELECT DISTINCT + DELETE per partition")}
+{row("Scylla: probe when nothing holds rows", out["probe"], "SELECT ... LIMIT 1 per table")}
+{row("Postgres clone, STRATEGY WAL_LOG (default)", out["clone_wal"], "clikd_main template")}
+{row("Postgres clone, STRATEGY FILE_COPY", out["clone_file"], "checkpoints before and after")}
+{row("`inv db.migrate` from empty (whole process)", out["migrate_cmd"], "4+6 SQL, 3 CQL, 2 KeyDB files")}
+{row("`inv db.diff` two live branches (whole process)", out["diff_cmd"], "catalogs of 2x2 databases, 2 keyspaces, 2 prefixes")}
+"""
+    print(body)
+    (ROOT / "bench" / "db" / "last-run.json").write_text(json.dumps(out, indent=1) + "\n")
+    if not args.no_write:
+        from bench.record import write_section
+
+        write_section("db", "Databases (`db.reset`, `db.migrate`, `db.diff`)", body)
+
+
+if __name__ == "__main__":
+    main()
