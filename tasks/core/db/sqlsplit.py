@@ -29,6 +29,13 @@ def _only_comments(text: str, cql: bool) -> bool:
     return not re.sub(pattern, "", stripped).strip()
 
 
+def _leading_comments(chunk: str, cql: bool) -> int:
+    """How many characters of whitespace and comments open ``chunk``."""
+    pattern = r"(\s+|--[^\n]*|/\*.*?\*/" + (r"|//[^\n]*" if cql else "") + ")*"
+    m = re.match(pattern, chunk, flags=re.S)
+    return m.end() if m else 0
+
+
 def split(text: str, *, cql: bool = False) -> list[Statement]:  # noqa: PLR0912, PLR0915 (one scanner loop)
     """Statements of ``text`` without their terminating semicolons; comment-only chunks are dropped."""
     out: list[Statement] = []
@@ -39,9 +46,9 @@ def split(text: str, *, cql: bool = False) -> list[Statement]:  # noqa: PLR0912,
     def flush(end: int) -> None:
         chunk = text[start:end]
         if chunk.strip() and not _only_comments(chunk, cql):
-            lead = len(chunk) - len(chunk.lstrip())
+            lead = _leading_comments(chunk, cql)
             line = text.count("\n", 0, start + lead) + 1
-            out.append(Statement(chunk.strip(), line))
+            out.append(Statement(chunk[lead:].strip(), line))
 
     while i < n:
         ch = text[i]
