@@ -74,7 +74,7 @@ def dirty_every_table(t: Any) -> None:
                 sess.execute(f"DELETE FROM {n} WHERE " + " AND ".join(f"{k} = %s" for k in keys), tuple(row))
 
 
-def timed(fn: Callable[[], Any]) -> float:
+def timed(fn: Callable[..., Any]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
@@ -103,6 +103,7 @@ def main() -> None:  # noqa: PLR0915  (one scenario, measured in order)
     from tasks.core.db import destroy, migrate, reset, scylla, seeds
     from tasks.core.db import postgres as pg
     from tasks.core.db import target as targets
+    from tasks.core.db.files import Source
     from tasks.core.session import Session
 
     tag = uuid.uuid4().hex[:6]
@@ -152,7 +153,7 @@ def main() -> None:  # noqa: PLR0915  (one scenario, measured in order)
 
         r = t["reset"]
         with scylla.session(r.scylla, r.keyspace) as sess:
-            files = seeds.scylla_seed(seeds.Source(ROOT))
+            files = seeds.scylla_seed(Source(ROOT))
             for _ in range(args.runs):
                 seeds.load_scylla(sess, r.keyspace, files)
                 out["truncate"].append(timed(lambda s=sess: reset.empty_tables(s, r.keyspace, "truncate")))
@@ -161,7 +162,7 @@ def main() -> None:  # noqa: PLR0915  (one scenario, measured in order)
                 out["probe"].append(timed(lambda s=sess: reset.nonempty_tables(s, r.keyspace)))
 
         template, _ = reset.ensure_template(
-            r, "main", r.migrations()["main"], seeds.postgres_seed(seeds.Source(ROOT), "main")
+            r, "main", r.migrations()["main"], seeds.postgres_seed(Source(ROOT), "main")
         )
         scratch = f"clikd_bench_clone_{tag}"
         with pg.admin(r.postgres) as conn:

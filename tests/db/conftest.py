@@ -59,7 +59,7 @@ def servers() -> dict[str, Any]:
                 f"no CQL server on 127.0.0.1:9042 (tests/infra/cassandra/up):\n{done.stderr}", pytrace=False
             )
     facts["scylla"] = {"host": CQL[0], "port": CQL[1], "user": "", "password": ""}
-    return facts
+    return dict(facts)
 
 
 def config_text(facts: dict[str, Any]) -> str:
@@ -106,6 +106,19 @@ class Project:
             env["CLIKD_BRANCH"] = branch
         return subprocess.run(
             argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout, check=False, **kw
+        )
+
+    def clikd(self, *args: str, branch: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """The installed console script (its own program, no tasks.py search)."""
+        env = dict(self.env, CLIKD_BRANCH=branch)
+        return subprocess.run(
+            [str(REPO / ".venv" / "bin" / "clikd"), *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def popen(self, *args: str, branch: str) -> subprocess.Popen[str]:

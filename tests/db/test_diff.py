@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import Any
 
 from tasks.core.db import postgres
 from tests.db.conftest import Branches, Project
@@ -41,8 +42,8 @@ EXPECTED = {
 }
 
 
-def changes(doc: dict[str, object]) -> set[tuple[str, str, str, str]]:
-    return {(c["store"], c["kind"], c["name"], c["op"]) for c in doc["changes"]}  # type: ignore[index, union-attr]
+def changes(doc: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    return {(c["store"], c["kind"], c["name"], c["op"]) for c in doc["changes"]}
 
 
 def test_diff_between_two_live_branches(project: Project, branches: Branches) -> None:

@@ -85,7 +85,8 @@ def test_status_of_a_branch_never_migrated(project: Project, branches: Branches)
     for store in doc["stores"]:
         assert not store["exists"]
         assert {m["state"] for m in store["migrations"]} == {"pending"}
-    human = project.inv("db.status", branch=branch)
+    human = project.clikd("db.status", branch=branch)
+    assert human.returncode == 0, human.stderr
     assert "not created" in human.stdout
 
 
