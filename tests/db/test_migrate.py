@@ -88,6 +88,9 @@ def test_status_of_a_branch_never_migrated(project: Project, branches: Branches)
     human = project.clikd("db.status", branch=branch)
     assert human.returncode == 0, human.stderr
     assert "not created" in human.stdout
+    seeded = project.inv("db.seed", branch=branch)  # nothing to seed into: a message, not a traceback
+    assert seeded.returncode == 1
+    assert "does not exist" in seeded.stderr and "Traceback" not in seeded.stderr
 
 
 def test_drift_is_reported_and_not_rerun(project: Project, branches: Branches) -> None:

@@ -17,5 +17,9 @@ class StoreUnavailable(Unavailable):
     pass
 
 
+class MissingDatabase(ClikdError):
+    title = "no such database"
+
+
 class NotLocal(ClikdError):
     title = "not a development target"

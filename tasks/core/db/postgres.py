@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from tasks.core.db import sqlsplit
-from tasks.core.db.errors import LockTimeout, MigrationFailed, StoreUnavailable
+from tasks.core.db.errors import LockTimeout, MigrationFailed, MissingDatabase, StoreUnavailable
 from tasks.core.db.files import Migration
 from tasks.core.db.models import Applied, MigrationState, Progress, StoreMigration, StoreStatus, plan
 from tasks.core.stores import Endpoint
@@ -49,7 +49,10 @@ def connect(ep: Endpoint, dbname: str, *, autocommit: bool = True) -> psycopg.Co
         return psycopg.connect(ep.postgres_dsn(dbname), autocommit=autocommit, connect_timeout=5)
     except psycopg.OperationalError as exc:
         if f'database "{dbname}" does not exist' in str(exc):
-            raise
+            raise MissingDatabase(
+                f"the database {dbname} does not exist on {ep.host}:{ep.port}",
+                hint="create it with inv db.migrate (or inv db.reset --yes for migrations plus seeds)",
+            ) from None
         raise StoreUnavailable(
             f"postgres at {ep.host}:{ep.port} does not answer: {str(exc).strip().splitlines()[0]}",
             hint="start the branch's databases (inv env.start) or check [databases.postgres] in clikd.toml",
@@ -159,11 +162,9 @@ def read_history(conn: psycopg.Connection[Any]) -> dict[int, Applied]:
 
 
 def status(ep: Endpoint, store: str, dbname: str, migrations: list[Migration]) -> StoreStatus:
-    import psycopg
-
     try:
         conn = connect(ep, dbname)
-    except psycopg.OperationalError:
+    except MissingDatabase:
         return StoreStatus(store, dbname, False, plan(store, migrations, {}))
     with conn:
         return StoreStatus(store, dbname, True, plan(store, migrations, read_history(conn)))
