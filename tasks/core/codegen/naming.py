@@ -12,7 +12,6 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_a-zA-Z]+", re.UNICODE)
 
 SWIFT_KEYWORDS = frozenset(
     [
@@ -359,8 +358,26 @@ def words(text: str) -> list[str]:
     text = _ascii_fold(text)
     out: list[str] = []
     for chunk in _WORD.findall(text):
-        out.extend(_CAMEL.findall(chunk) or [chunk])
+        out.extend(_split_case(chunk))
     return [w for w in out if w]
+
+
+def _split_case(chunk: str) -> list[str]:
+    """fooBar -> foo Bar; HTTPServer -> HTTP Server; v2Beta -> v 2 Beta (any alphabet with case)."""
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(chunk)):
+        prev, cur = chunk[i - 1], chunk[i]
+        nxt = chunk[i + 1] if i + 1 < len(chunk) else ""
+        if (
+            (prev.islower() and cur.isupper())
+            or (prev.isdigit() != cur.isdigit())
+            or (prev.isupper() and cur.isupper() and nxt.islower())
+        ):
+            parts.append(chunk[start:i])
+            start = i
+    parts.append(chunk[start:])
+    return parts
 
 
 def _prefix_for_sign(text: str) -> list[str]:
@@ -372,9 +389,14 @@ def _prefix_for_sign(text: str) -> list[str]:
     return []
 
 
+def _cap(word: str) -> str:
+    # acronyms read as words: HTTPServer -> HttpServer, FOO_BAR -> FooBar
+    return word[:1].upper() + (word[1:].lower() if word.isupper() else word[1:])
+
+
 def pascal(text: str) -> str:
     parts = _prefix_for_sign(text) + words(text)
-    return "".join(w[:1].upper() + w[1:] for w in parts)
+    return "".join(_cap(w) for w in parts)
 
 
 def camel(text: str) -> str:
@@ -383,7 +405,7 @@ def camel(text: str) -> str:
         return ""
     first = parts[0]
     first = first.lower() if first.isupper() or len(first) == 1 else first[:1].lower() + first[1:]
-    return first + "".join(w[:1].upper() + w[1:] for w in parts[1:])
+    return first + "".join(_cap(w) for w in parts[1:])
 
 
 def upper_snake(text: str) -> str:

@@ -151,14 +151,57 @@ def load(source: SpecSource, *, timeout: float) -> LoadedSpec:
     return LoadedSpec(source, doc, raw, canonical_digest(doc))
 
 
+def check_refs(doc: dict[str, Any], *, source: str) -> None:
+    """Every ``$ref`` is local and resolves; otherwise a SpecError naming the referring pointer."""
+    stack: list[tuple[Any, list[object]]] = [(doc, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                if not ref.startswith("#"):
+                    raise SpecError(
+                        f"external $ref {ref!r} is not supported; bundle the document into one file",
+                        pointer_of(path),
+                        source=source,
+                        hint="bundle it first (e.g. `redocly bundle`); nothing was written",
+                    )
+                if _resolve(doc, ref) is _MISSING:
+                    raise SpecError(f"$ref {ref!r} does not resolve", pointer_of([*path, "$ref"]), source=source)
+            stack.extend((v, [*path, k]) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, [*path, i]) for i, v in enumerate(node))
+
+
+_MISSING = object()
+
+
+def _resolve(doc: Any, ref: str) -> Any:
+    node = doc
+    for token in ref[1:].split("/")[1:] if ref not in ("#", "#/") else []:
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return _MISSING
+    return node
+
+
 def validate(doc: dict[str, Any], *, source: str) -> None:
-    """Validate against the OpenAPI 3.0/3.1 rules (openapi-spec-validator); the first error wins."""
+    """Check every $ref, then validate against the OpenAPI 3.0/3.1 rules (openapi-spec-validator)."""
+    check_refs(doc, source=source)
     from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
-    cls = (
-        OpenAPIV31SpecValidator if str(doc.get("openapi", "")).startswith("3.1") else OpenAPIV30SpecValidator
-    )
-    for error in cls(doc).iter_errors():
-        path = list(getattr(error, "absolute_path", None) or getattr(error, "path", None) or [])
-        message = str(getattr(error, "message", error)).splitlines()[0]
-        raise SpecError(message[:300], pointer_of(path), source=source)
+    v31 = str(doc.get("openapi", "")).startswith("3.1")
+    cls = OpenAPIV31SpecValidator if v31 else OpenAPIV30SpecValidator
+    try:
+        for error in cls(doc).iter_errors():
+            path = list(getattr(error, "absolute_path", None) or getattr(error, "path", None) or [])
+            message = str(getattr(error, "message", error)).splitlines()[0]
+            raise SpecError(message[:300], pointer_of(path), source=source)
+    except SpecError:
+        raise
+    except Exception as error:  # noqa: BLE001  (the validator failing is a spec error, not a crash)
+        raise SpecError(f"the validator could not process the document: {error}", "", source=source) from None

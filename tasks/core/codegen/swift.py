@@ -137,6 +137,13 @@ def path_expr(op: Operation) -> str:
     return '"' + path + '"'
 
 
+def module_name(package: str) -> str:
+    """The configured package name when it is a Swift identifier (ClikdAPI), else a PascalCase one."""
+    if package.isidentifier() and package not in naming.SWIFT_KEYWORDS:
+        return package
+    return naming.type_name(package, fallback="Client")
+
+
 class SwiftTarget:
     language = "swift"
 
@@ -157,11 +164,11 @@ class SwiftTarget:
             "typed_errors": typed_errors,
             "error_case": error_case,
             "path_expr": path_expr,
-            "module": naming.type_name(client.package, fallback="Client"),
+            "module": module_name(client.package),
         }
 
     def plan(self, api: Api, client: ClientSettings) -> list[FilePlan]:
-        module = naming.type_name(client.package, fallback="Client")
+        module = module_name(client.package)
         src = f"Sources/{module}"
         files = [
             FilePlan("Package.swift.j2", "Package.swift"),
