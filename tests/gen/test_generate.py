@@ -239,3 +239,22 @@ def test_clients_current_for_env_status(settings: Settings, tmp_path: Path) -> N
         "typescript": False,
         "python": None,
     }
+
+
+# ---------------------------------------------------------------------------------- validation cache
+
+
+def test_validation_verdicts_are_cached_per_document(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_spec: Callable[..., Path]
+) -> None:
+    from tasks.core.codegen import spec as spec_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    loaded = spec_mod.load(spec_mod.SpecSource("file", str(CLIKD_SPEC)), timeout=5)
+    assert spec_mod.validate_cached(loaded.document, loaded.digest, source="clikd") is False
+    assert spec_mod.validate_cached(loaded.document, loaded.digest, source="clikd") is True
+    bad = write_spec(paths={"/x": {"get": {}}})  # an operation without responses
+    loaded_bad = spec_mod.load(spec_mod.SpecSource("file", str(bad)), timeout=5)
+    for _ in range(2):  # a failing verdict is never cached
+        with pytest.raises(SpecError):
+            spec_mod.validate_cached(loaded_bad.document, loaded_bad.digest, source="bad")

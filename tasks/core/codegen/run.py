@@ -190,7 +190,7 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
             if validate and not already_valid:
                 for lang in pending:
                     report(lang, "validating", 0.2)
-                spec_mod.validate(loaded.document, source=str(loaded.source))
+                spec_mod.validate_cached(loaded.document, loaded.digest, source=str(loaded.source))
             api = build_model(loaded) if any(lang != "python" for lang in pending) else None
             rendered: dict[str, tuple[dict[str, bytes], float]] = {}
             for lang in pending:

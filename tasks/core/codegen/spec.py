@@ -167,7 +167,9 @@ def check_refs(doc: dict[str, Any], *, source: str) -> None:
                         hint="bundle it first (e.g. `redocly bundle`); nothing was written",
                     )
                 if _resolve(doc, ref) is _MISSING:
-                    raise SpecError(f"$ref {ref!r} does not resolve", pointer_of([*path, "$ref"]), source=source)
+                    raise SpecError(
+                        f"$ref {ref!r} does not resolve", pointer_of([*path, "$ref"]), source=source
+                    )
             stack.extend((v, [*path, k]) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, [*path, i]) for i, v in enumerate(node))
@@ -187,6 +189,37 @@ def _resolve(doc: Any, ref: str) -> Any:
         else:
             return _MISSING
     return node
+
+
+def _cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "clikd" / "codegen" / "validated"
+
+
+def _validator_version() -> str:
+    from importlib.metadata import version
+
+    return version("openapi-spec-validator")
+
+
+def validate_cached(doc: dict[str, Any], digest: str, *, source: str) -> bool:
+    """:func:`validate`, remembered per document digest (and validator version) in the user's cache.
+
+    A document that passed once is not validated again: validation is most of the cost of generating.
+    Returns True when the verdict came from the cache.
+    """
+    marker = _cache_dir() / f"{digest}-{_validator_version()}"
+    if marker.exists():
+        return True
+    validate(doc, source=source)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(source + "\n")
+    except OSError:
+        pass  # a read-only home only costs the next run a validation
+    return False
 
 
 def validate(doc: dict[str, Any], *, source: str) -> None:

@@ -1,0 +1,128 @@
+"""gen.all against openapi-generator-cli: wall time for the Clikd spec and a large corpus document.
+
+    python -m bench.gen.bench [--runs 3] [--gate] [--spec PATH]... [--no-record]
+
+clikd runs as users run it: ``inv gen.all --force --output <fresh folder>`` in a subprocess (Python start,
+task loading, spec validation, all four languages; a fresh folder so the validation cache of an earlier
+stamp does not help), and again with ``--only swift,kotlin,typescript`` to match the peer's languages. The
+peer is openapi-generator-cli (bench/gen/peer.py): one ``java -jar`` per language, as a team runs it.
+Medians over ``--runs``. With ``--gate`` both sides' outputs go through the same compile gates. Results
+go to the gen section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.gen.peer import run_peer
+from bench.record import write_section
+from tests.gen import gates
+
+ROOT = Path(__file__).resolve().parents[2]
+INV = ROOT / ".venv" / "bin" / "inv"
+CORPUS = ROOT.parent / "shared" / "corpus" / "openapi"
+DEFAULT_SPECS = [ROOT / "codegen" / "spec" / "clikd.openapi.yaml", CORPUS / "spotify-web-api.yaml"]
+
+
+def clikd_run(spec: Path, out: Path, only: str = "") -> float:
+    args = [str(INV), "gen.all", "--force", "--spec", str(spec), "--output", str(out), "--json"]
+    if only:
+        args += ["--only", only]
+    started = time.monotonic()
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"clikd failed on {spec.name}:\n{proc.stdout}\n{proc.stderr}")
+    return seconds
+
+
+def gate_all(dirs: dict[str, list[Path]]) -> dict[str, bool]:
+    return {
+        "swift": gates.swift_parse(dirs["swift"]).ok,
+        "typescript": gates.typescript_check(dirs["typescript"]).ok,
+        "kotlin": gates.kotlin_compile(dirs["kotlin"]).ok,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gen.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--spec", type=Path, action="append", help="spec(s) to time (default: Clikd + Spotify)"
+    )
+    parser.add_argument("--gate", action="store_true", help="also run both sides' outputs through the gates")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    specs: list[Path] = args.spec or DEFAULT_SPECS
+    rows: list[str] = []
+    gate_rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="clikd-bench-gen-") as tmp_name:
+        tmp = Path(tmp_name)
+        for spec in specs:
+            all4, three, peer = [], [], []
+            for i in range(args.runs):
+                all4.append(clikd_run(spec, tmp / f"all-{spec.stem}-{i}"))
+                three.append(clikd_run(spec, tmp / f"three-{spec.stem}-{i}", "swift,kotlin,typescript"))
+                runs = run_peer(spec, tmp / f"peer-{spec.stem}-{i}")
+                failed = [r.language for r in runs.values() if not r.ok]
+                if failed:
+                    raise SystemExit(f"openapi-generator failed on {spec.name} for {failed}")
+                peer.append(sum(r.seconds for r in runs.values()))
+                print(
+                    f"{spec.name}: run {i + 1}: clikd {all4[-1]:.2f}s / {three[-1]:.2f}s, peer {peer[-1]:.2f}s"
+                )
+            a, t, p = statistics.median(all4), statistics.median(three), statistics.median(peer)
+            size = spec.stat().st_size / 1024
+            rows.append(f"| {spec.name} ({size:.0f} KB) | {a:.2f} | {t:.2f} | {p:.2f} | {p / t:.1f}x |")
+            if args.gate:
+                ours = {
+                    lang: [tmp / f"three-{spec.stem}-0" / lang] for lang in ("swift", "kotlin", "typescript")
+                }
+                theirs = {
+                    lang: [r.sources] for lang, r in run_peer(spec, tmp / f"peer-gate-{spec.stem}").items()
+                }
+                mine, peers = gate_all(ours), gate_all(theirs)
+                gate_rows.append(
+                    f"| {spec.name} | "
+                    + " | ".join(
+                        f"{'pass' if mine[g] else 'FAIL'} / {'pass' if peers[g] else 'FAIL'}" for g in mine
+                    )
+                    + " |"
+                )
+    body = [
+        "`python -m bench.gen.bench --runs N"
+        + (" --gate" if args.gate else "")
+        + f"` (N = {args.runs}): medians of",
+        "whole-process wall times on a fresh output folder each run. clikd: `inv gen.all --force` (validation,",
+        "all four languages incl. Python via openapi-python-client) and `--only swift,kotlin,typescript`;",
+        "peer: openapi-generator-cli (swift6, kotlin jvm-ktor + kotlinx_serialization, typescript-fetch), one",
+        "`java -jar` per language, summed (bench/gen/peer.py). Goal: Clikd spec under 2 s, 10x faster than the peer.",
+        "",
+        "| spec | clikd gen.all (4 languages) s | clikd 3 languages s | peer 3 languages s | speed-up (3 vs 3) |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+    if gate_rows:
+        body += [
+            "",
+            "Compile gates (clikd / peer): tree-sitter-swift parse, kotlinc + kotlinx.serialization + Ktor 3, tsc --strict.",
+            "",
+            "| spec | swift | typescript | kotlin |",
+            "|---|---|---|---|",
+            *gate_rows,
+        ]
+    text = "\n".join(body)
+    print(text)
+    if not args.no_record:
+        write_section("gen", "Client generation (`gen.all`) against openapi-generator-cli", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
