@@ -79,6 +79,8 @@ def test_logs_filters(chatty: tuple[str, dict[str, str]], tmp_path: Path) -> Non
 
 
 def test_logs_follow_streams_new_lines_until_ctrl_c(chatty: tuple[str, dict[str, str]]) -> None:
+    import threading
+
     branch, env = chatty
     proc = subprocess.Popen(
         [
@@ -99,12 +101,24 @@ def test_logs_follow_streams_new_lines_until_ctrl_c(chatty: tuple[str, dict[str,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    lines: list[dict[str, Any]] = []
+    first = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.append(json.loads(raw))
+            first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first.wait(60), "no line arrived while following"
+    time.sleep(3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    lines = [json.loads(ln) for ln in out.splitlines()]
-    assert len(lines) >= 20, f"only {len(lines)} lines in 4s at 20 lines/s"
+    proc.wait(timeout=15)
+    reader.join(timeout=5)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert len(lines) >= 20, f"only {len(lines)} lines in 3s at 20 lines/s"
     assert [ln["ts"] for ln in lines] == sorted(ln["ts"] for ln in lines)
 
 
