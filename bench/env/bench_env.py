@@ -3,7 +3,13 @@
     .venv/bin/python -m bench.env.bench_env [--runs 3] [--no-write]
 
 Needs tests/infra/up (engine, registry, Cassandra) and, for the comparison, docker compose v2 as a
-CLI plugin. Writes the ``env`` section of BENCHMARKS.md.
+CLI plugin. Debian bookworm only packages compose v1 (1.29, no ``--wait``), so build v2 from its Go
+module once (about 7 minutes on 2 cores):
+
+    go install github.com/docker/compose/v2/cmd@v2.29.7
+    mkdir -p ~/.docker/cli-plugins && cp ~/go/bin/cmd ~/.docker/cli-plugins/docker-compose
+
+Writes the ``env`` section of BENCHMARKS.md.
 
 Fairness of the compose side: the compose file is generated from clikd's own resolved stack for a
 branch (same images, environment, ports, dependencies); every container dependency waits for
@@ -302,7 +308,8 @@ def write(r: dict[str, Any], args: argparse.Namespace) -> None:
     body = f"""
 `python -m bench.env.bench_env --runs {args.runs}` on the test bed: the full stack (Postgres and KeyDB
 containers, five reference services, the CQL role played by the host's Cassandra), images present,
-nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"}; its
+nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"} (built from
+its Go module: Debian ships only compose v1, without `--wait`); its
 file is generated from clikd's resolved stack (same images, environment, ports, `depends_on` with
 `service_healthy`), with real-query health checks (`psql SELECT 1`, `redis-cli PING`, HTTP /health) every
 0.5 s, and `up -d --wait`. clikd ran with `auto_migrate` off and its default pull policy (it asks the registry
