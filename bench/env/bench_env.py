@@ -308,7 +308,7 @@ def write(r: dict[str, Any], args: argparse.Namespace) -> None:
     body = f"""
 `python -m bench.env.bench_env --runs {args.runs}` on the test bed: the full stack (Postgres and KeyDB
 containers, five reference services, the CQL role played by the host's Cassandra), images present,
-nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"} (built from
+nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"} (v2.29.7 built from
 its Go module: Debian ships only compose v1, without `--wait`); its
 file is generated from clikd's resolved stack (same images, environment, ports, `depends_on` with
 `service_healthy`), with real-query health checks (`psql SELECT 1`, `redis-cli PING`, HTTP /health) every
