@@ -152,7 +152,8 @@ def load(source: SpecSource, *, timeout: float) -> LoadedSpec:
 
 
 def check_refs(doc: dict[str, Any], *, source: str) -> None:
-    """Every ``$ref`` is local and resolves; otherwise a SpecError naming the referring pointer."""
+    """Every ``$ref`` is local and resolves and no ``required`` repeats a name; else a SpecError naming
+    the pointer (the validator cannot say where these are in the document)."""
     stack: list[tuple[Any, list[object]]] = [(doc, [])]
     while stack:
         node, path = stack.pop()
@@ -170,6 +171,12 @@ def check_refs(doc: dict[str, Any], *, source: str) -> None:
                     raise SpecError(
                         f"$ref {ref!r} does not resolve", pointer_of([*path, "$ref"]), source=source
                     )
+            required = node.get("required")
+            if isinstance(required, list) and len(required) != len({str(r) for r in required}):
+                # the validator reports this relative to the schema; name the place in the document
+                twice = ", ".join(sorted({str(r) for r in required if required.count(r) > 1}))
+                where = pointer_of([*path, "required"])
+                raise SpecError(f"`required` lists {twice} more than once", where, source=source)
             stack.extend((v, [*path, k]) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, [*path, i]) for i, v in enumerate(node))
@@ -236,5 +243,5 @@ def validate(doc: dict[str, Any], *, source: str) -> None:
             raise SpecError(message[:300], pointer_of(path), source=source)
     except SpecError:
         raise
-    except Exception as error:  # noqa: BLE001  (the validator failing is a spec error, not a crash)
+    except Exception as error:  # the validator failing is a spec error, not a crash
         raise SpecError(f"the validator could not process the document: {error}", "", source=source) from None
