@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,25 +111,7 @@ def main() -> None:  # noqa: PLR0915  (one scenario, measured in order)
     names = {k: f"bench/{k}-{tag}" for k in ("reset", "naive", "migrate", "diff")}
     t = {k: targets.for_session(Session(branch=v, cwd=ROOT)) for k, v in names.items()}
     load_before = load()
-    out: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "reset_cmd",
-            "reset_core",
-            "naive",
-            "naive_drop",
-            "naive_migrate",
-            "naive_seed",
-            "truncate",
-            "delete",
-            "probe",
-            "migrate_cmd",
-            "diff_cmd",
-            "clone_wal",
-            "clone_file",
-            "first_reset",
-        )
-    }
+    out: dict[str, list[float]] = defaultdict(list)
     phases: list[dict[str, Any]] = []
     try:
         # the first reset builds the templates (cold); measured once
@@ -152,6 +135,12 @@ def main() -> None:  # noqa: PLR0915  (one scenario, measured in order)
             out["naive"].append(time.perf_counter() - started)
 
         r = t["reset"]
+        for _ in range(
+            args.runs
+        ):  # in this process the drivers are imported already: the database work alone
+            out["reset_warm"].append(timed(lambda: reset.reset(r)))
+            dirty_every_table(r)
+            out["reset_warm_dirty"].append(timed(lambda: reset.reset(r)))
         with scylla.session(r.scylla, r.keyspace) as sess:
             files = seeds.scylla_seed(Source(ROOT))
             for _ in range(args.runs):
@@ -204,7 +193,9 @@ builds; the figures scale with it).
 | what | median ms | min ms | max ms | note |
 |---|---:|---:|---:|---|
 {row("`inv db.reset --yes` (whole process, warm template)", out["reset_cmd"], cpu("reset_cmd"))}
-{row("db.reset core (in process)", out["reset_core"], stores)}
+{row("db.reset core (in that process)", out["reset_core"], stores + "; includes driver imports in the threads")}
+{row("db.reset in a warm process (drivers imported)", out["reset_warm"], "the database work alone")}
+{row("  same, after a change in every Scylla table", out["reset_warm_dirty"], "")}
 {row("`inv db.reset --yes` after a change in every Scylla table", out["reset_dirty"], cpu("reset_dirty"))}
 {row("db.reset core, every Scylla table reseeded", out["reset_dirty_core"], "TRUNCATE + seed of 6 tables")}
 {row("naive: drop, create, migrate, seed (in process)", out["naive"], "same engine, same seeds")}
@@ -219,6 +210,17 @@ builds; the figures scale with it).
 {row("Postgres clone, STRATEGY FILE_COPY", out["clone_file"], "checkpoints before and after")}
 {row("`inv db.migrate` from empty (whole process)", out["migrate_cmd"], cpu("migrate_cmd"))}
 {row("`inv db.diff` two live branches (whole process)", out["diff_cmd"], cpu("diff_cmd"))}
+
+Reading the figures: a warm `db.reset` clones both Postgres databases from the cached template
+(`CREATE DATABASE ... TEMPLATE`, after `DROP ... WITH (FORCE)`), verifies each Scylla table against the
+content digest recorded after its last seeding and reseeds only tables that changed, and unlinks and
+rewrites the branch's KeyDB keys, all four stores in parallel. The whole command adds the interpreter and
+the driver imports (psycopg, redis, cassandra-driver), which dominate its CPU time; on a loaded machine they
+dominate its wall time too. Cassandra is the costly store: TRUNCATE flushes a memtable per table, DROP
+KEYSPACE and DDL wait for schema agreement, and writing the ~3k seed rows costs seconds, which is why reset
+avoids all three unless a table really changed. The issue's goal, a reset under 1 s, was not met on this
+loaded test bed: the database work alone ("warm process" row) sits at about 1 s, and the whole command pays
+the interpreter and the imports on top. Not measured here: a quiet machine, and ScyllaDB itself.
 """
     print(body)
     (ROOT / "bench" / "db" / "last-run.json").write_text(json.dumps(out, indent=1) + "\n")
