@@ -52,6 +52,8 @@ TS_COMPILER_OPTIONS: dict[str, object] = {
 
 #: JVM options of the one compiler JVM (a large stack for deeply nested generated expressions).
 KOTLIN_JVM_OPTIONS = ["-Xss8m", "-Xmx3g", "-XX:+UseParallelGC", "-Djava.awt.headless=true"]
+#: With the CDS archive: no JVM warnings about classes it could not share in the compiler's output.
+KOTLIN_CDS_LOG = ["-Xlog:disable", "-Xlog:all=error:stderr"]
 
 
 @dataclass
@@ -115,6 +117,7 @@ class KotlinToolchain:
     plugin: Path  # kotlin-serialization-compiler-plugin-embeddable
     libs: list[Path]  # kotlinc -cp: kotlin-stdlib, kotlinx-serialization, coroutines, Ktor client
     version: str
+    cds: Path | None = None  # class-data-sharing archive of the compiler JVM, made by `up`
 
 
 def kotlin_toolchain() -> KotlinToolchain:
@@ -129,6 +132,7 @@ def kotlin_toolchain() -> KotlinToolchain:
         plugin=plugins[0],
         libs=sorted((folder / "libs").glob("*.jar")),
         version=version,
+        cds=folder / "compiler.jsa" if (folder / "compiler.jsa").is_file() else None,
     )
 
 
@@ -339,9 +343,11 @@ def _kotlinc(tc: KotlinToolchain, files: list[Path], tmp: Path, timeout: float) 
         *map(str, files),
     ]
     argfile.write_text("\n".join(map(_argfile_quote, args)) + "\n")
+    cds = [f"-XX:SharedArchiveFile={tc.cds}", "-Xshare:auto", *KOTLIN_CDS_LOG] if tc.cds else []
     cmd = [
         "java",
         *KOTLIN_JVM_OPTIONS,
+        *cds,
         "-cp",
         os.pathsep.join(map(str, tc.compiler)),
         "org.jetbrains.kotlin.cli.jvm.K2JVMCompiler",

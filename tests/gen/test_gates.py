@@ -60,21 +60,31 @@ def test_typescript_folder_without_sources_fails(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------- kotlin
 
 
-def test_kotlin_valid_clients_compile_with_serialization_and_ktor() -> None:
+@pytest.fixture(scope="module")
+def kotlin_run() -> GateResult:
+    """One gate call over valid, broken and valid_two: a combined compile, then the confirming compile of
+    the two folders without errors (two compiler JVMs in all)."""
+    kt = SAMPLES / "kotlin"
+    return kotlin_compile([kt / "valid", kt / "broken", kt / "valid_two"])
+
+
+def test_kotlin_broken_client_fails_and_only_it(kotlin_run: GateResult) -> None:
+    kt = SAMPLES / "kotlin"
+    text = _only_failure(kotlin_run, kt / "broken")
+    assert f"{kt / 'broken' / 'Client.kt'}:13:32: error: return type mismatch" in text
+
+
+def test_kotlin_valid_clients_compile_with_serialization_and_ktor(kotlin_run: GateResult) -> None:
     # valid/ calls Pet.serializer(), which exists only when the kotlinx-serialization plugin ran, and
     # builds a Ktor HttpClient with ContentNegotiation + json() in suspend funs.
-    result = kotlin_compile([SAMPLES / "kotlin" / "valid", SAMPLES / "kotlin" / "valid_two"])
-    assert result.ok, result.output
-    assert result.output.count("$ kotlinc") == 1  # both folders in one compiler run
-
-
-def test_kotlin_broken_client_fails_and_only_it() -> None:
     kt = SAMPLES / "kotlin"
-    result = kotlin_compile([kt / "valid", kt / "broken", kt / "valid_two"])
-    text = _only_failure(result, kt / "broken")
-    assert f"{kt / 'broken' / 'Client.kt'}:13:32: error: return type mismatch" in text
-    # the folders without errors were confirmed by a compile of their own
-    assert result.output.count("$ kotlinc") == 2
+    runs = kotlin_run.output.split("$ kotlinc ")[1:]
+    assert len(runs) == 2, kotlin_run.output
+    assert runs[0].startswith(f"(4 files of 3 folders: {kt / 'valid'}, {kt / 'broken'}, {kt / 'valid_two'})")
+    # the confirming compile: both valid folders together, without the broken one, and no diagnostic at all
+    header, _, diagnostics = runs[1].partition("\n")
+    assert header == f"(3 files of 2 folders: {kt / 'valid'}, {kt / 'valid_two'})"
+    assert "error:" not in diagnostics, diagnostics
 
 
 def test_kotlin_folders_sharing_a_package_compile_in_separate_groups(tmp_path: Path) -> None:
