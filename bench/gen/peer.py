@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         all_runs.extend(runs.values())
     if args.gate:
         for language, result in gate(all_runs).items():
+            generated = sum(r.language == language and r.ok for r in all_runs)
             print(
                 f"gate {language:10} {result.seconds:7.2f}s  ok={result.ok}  "
-                f"failed folders: {len(result.failures)}/{sum(r.language == language for r in all_runs)}"
+                f"failed folders: {len(result.failures)}/{generated}"
             )
             for folder, text in result.failures.items():
                 first = text.splitlines()[:3]

@@ -401,9 +401,11 @@ def _kotlin_group(
     pending = list(sources)
     for _ in range(rounds):
         files = [f for folder in pending for f in sources[folder]]
+        round_started = time.monotonic()
         code, output = _kotlinc(tc, files, tmp, timeout)
         names = ", ".join(keys[f] for f in pending)
-        outputs.append(f"$ kotlinc ({len(files)} files of {len(pending)} folders: {names})\n{output}")
+        took = f"[kotlinc exit status {code} in {time.monotonic() - round_started:.1f}s]"
+        outputs.append(f"$ kotlinc ({len(files)} files of {len(pending)} folders: {names})\n{output}{took}")
         if code == 0:
             return
         found, unattributed = _kotlin_diagnostics(output, {f: keys[f] for f in pending}, tmp)
