@@ -49,6 +49,7 @@ def environment(templates: Path, helpers: dict[str, Any]) -> Any:
         )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -60,6 +61,21 @@ def environment(templates: Path, helpers: dict[str, Any]) -> Any:
             env.filters[name] = value
         env.globals[name] = value
     return env
+
+
+def _bytecode_cache() -> Any:
+    """Compiled templates in the user's cache (keyed by the template's source): compiling is most of the
+    time of rendering a small spec."""
+    import os
+
+    import jinja2
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clikd" / "codegen" / "jinja"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(base))
 
 
 def render(target: Target, api: Api, client: ClientSettings, templates: Path) -> dict[str, bytes]:
