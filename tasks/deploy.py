@@ -102,6 +102,8 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
             "deploying to production needs a confirmation, and there is no terminal to ask in",
             hint="pass --yes --confirm=production",
         )
+    if confirm:  # a wrong name stops here, before anything is looked at or changed
+        type_to_confirm("Deploying to production.", "production", given=confirm, flag="--confirm")
     session = Session()
     kube = flow.open_cluster(session)
     plan = flow.make_plan(session, kube, "production", tag=tag or None)
