@@ -210,3 +210,12 @@ def test_new_creates_a_migration_from_the_template(project: Project, branches: B
     assert done.returncode == 0
     branch = branches.new()
     assert project.inv("db.migrate", branch=branch).returncode == 0  # the templates themselves apply
+
+
+def test_a_server_that_does_not_answer_is_named_with_exit_5(project: Project, branches: Branches) -> None:
+    config = project.root / "clikd.toml"
+    config.write_text(config.read_text().replace("port = 9042", "port = 1"))
+    done = project.inv("db.status", branch=f"test/unanswered-{branches.tag}")  # creates nothing
+    assert done.returncode == 5, done.stderr
+    err = " ".join(done.stderr.split())
+    assert "the CQL server at 127.0.0.1:1 does not answer" in err and "[databases.scylla]" in err
