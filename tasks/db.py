@@ -214,9 +214,7 @@ def diff(
         raise CheckFailed(f"{len(report.changes)} difference(s) between {this.branch!r} and {other.branch!r}")
 
 
-@clikd_task(
-    help={"output": "the folder to write (must not exist or be empty); default .clikd/dumps/<branch>-<time>"}
-)
+@clikd_task(help={"output": "a new or empty folder to write; default ~/.cache/clikd/dumps/<branch>-<time>"})
 def dump(c: Context, branch: str = "", output: str = "", json: bool = False) -> None:
     """Back up the branch's three stores: pg_dump custom format, Scylla schema and rows, KeyDB keys and TTLs.
 
@@ -225,6 +223,7 @@ def dump(c: Context, branch: str = "", output: str = "", json: bool = False) -> 
       inv db.dump --output /tmp/before-migration --branch feature/crews
     """
     import datetime as dt
+    import os
     from pathlib import Path
 
     from tasks.core.db import dump as dumping
@@ -233,7 +232,9 @@ def dump(c: Context, branch: str = "", output: str = "", json: bool = False) -> 
     session = Session(branch=branch)
     t = target.for_session(session)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(output) if output else session.root / ".clikd" / "dumps" / f"{t.ident.slug}-{stamp}"
+    # by default outside the repository, so that a dump (real data) is never committed by accident
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    out = Path(output) if output else cache / "clikd" / "dumps" / f"{t.ident.slug}-{stamp}"
     console.emit(dumping.dump(t, out.resolve()), as_json=json)
 
 
@@ -242,7 +243,7 @@ def restore(c: Context, folder: str, branch: str = "", yes: bool = False, json: 
     """Bring the branch's stores back to exactly what a db.dump folder holds (any branch's dump).
 
     Examples:
-      inv db.restore .clikd/dumps/main-20260301T120000Z
+      inv db.restore ~/.cache/clikd/dumps/main-20260301T120000Z
       inv db.restore /tmp/before-migration --branch feature/crews --yes
     """
     from pathlib import Path
