@@ -193,3 +193,31 @@ def test_seed_generator_is_deterministic(tmp_path: Path) -> None:
     for path in (repo / "seeds").rglob("*"):
         if path.is_file() and path.suffix in (".sql", ".jsonl"):
             assert (copy / path.relative_to(repo / "seeds")).read_bytes() == path.read_bytes(), path
+
+
+def test_reset_asks_in_a_terminal(project: Project, branches: Branches) -> None:
+    import pexpect
+
+    from tests.db.conftest import INV, REPO
+
+    branch = branches.new()
+    env = {k: v for k, v in project.env.items() if k != "CLIKD_NO_PROMPT"}
+    env["CLIKD_BRANCH"] = branch
+    for answer, code in (("n", 4), ("y", 0)):
+        child = pexpect.spawn(
+            str(INV),
+            ["--search-root", str(REPO), "db.reset", "--stores", "auth"],
+            cwd=str(project.root),
+            env=env,
+            encoding="utf-8",
+            timeout=120,
+        )
+        child.expect("Replace all data of branch")
+        child.send(answer)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == code, child.before
+        exists = postgres.database_exists(
+            project.target(branch).postgres, project.target(branch).database("auth")
+        )
+        assert exists == (answer == "y")
