@@ -488,3 +488,24 @@ def test_multipart_body_fields() -> None:
     body = api.operations[0].body
     assert body is not None and body.kind == "multipart" and body.required
     assert [(f.wire, f.type.name) for f in body.fields] == [("file", "binary"), ("note", "string")]
+
+
+def test_self_containing_objects_become_swift_classes() -> None:
+    from tasks.core.codegen.swift import boxed_models
+
+    api = api_of(
+        {
+            "Node": {"type": "object", "properties": {"parent": {"$ref": "#/components/schemas/Node"}}},
+            "A": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/B"}}},
+            "B": {"type": "object", "properties": {"a": {"$ref": "#/components/schemas/A"}}},
+            "Tree": {
+                "type": "object",
+                "properties": {"children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}}},
+            },
+        }
+    )
+    assert boxed_models(api) == {
+        "Node",
+        "A",
+        "B",
+    }  # arrays store their elements indirectly: Tree stays a struct

@@ -137,6 +137,36 @@ def path_expr(op: Operation) -> str:
     return '"' + path + '"'
 
 
+def boxed_models(api: Api) -> set[str]:
+    """Object models that contain themselves through plain (non-collection) properties.
+
+    A Swift struct cannot (it would have infinite size), so these become final classes. Arrays and
+    dictionaries store their elements indirectly, and unions are ``indirect enum``s: neither counts.
+    """
+    edges: dict[str, set[str]] = {}
+    for m in api.models:
+        if m.kind == "object":
+            found = {p.type.name for p in m.properties if p.type.kind == "model"}
+            if m.additional is not None and m.additional.kind == "model":
+                found.add(m.additional.name)
+            edges[m.name] = found
+        elif m.kind == "alias" and m.target is not None and m.target.kind == "model":
+            edges[m.name] = {m.target.name}
+    boxed: set[str] = set()
+    for start, first in edges.items():
+        seen: set[str] = set()
+        todo = list(first)
+        while todo:
+            node = todo.pop()
+            if node == start:
+                boxed.add(start)
+                break
+            if node not in seen:
+                seen.add(node)
+                todo.extend(edges.get(node, ()))
+    return {name for name in boxed if api.model(name).kind == "object"}
+
+
 def module_name(package: str) -> str:
     """The configured package name when it is a Swift identifier (ClikdAPI), else a PascalCase one."""
     if package.isidentifier() and package not in naming.SWIFT_KEYWORDS:
@@ -165,6 +195,7 @@ class SwiftTarget:
             "error_case": error_case,
             "path_expr": path_expr,
             "module": module_name(client.package),
+            "boxed": boxed_models(api),
         }
 
     def plan(self, api: Api, client: ClientSettings) -> list[FilePlan]:
