@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -21,16 +23,20 @@ def human_size(size: int) -> str:
     return f"{value:.1f} MB"
 
 
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 @renders(GenReport)
 def gen_report(report: GenReport) -> RenderableType:
     table = Table(title=f"clients from {report.spec}", title_justify="left", show_edge=False)
-    for name in ("language", "status", "models", "endpoints", "services", "files", "size", "time", "output"):
-        table.add_column(
-            name,
-            justify="right"
-            if name in ("models", "endpoints", "services", "files", "size", "time")
-            else "left",
-        )
+    numeric = ("models", "endpoints", "services", "files", "size", "time")
+    for name in ("language", "status", *numeric):
+        table.add_column(name, justify="right" if name in numeric else "left", no_wrap=True)
+    table.add_column("output", overflow="fold")
     for r in report.results:
         fresh = r.status in ("generated", "current", "differs")
         table.add_row(
@@ -42,7 +48,7 @@ def gen_report(report: GenReport) -> RenderableType:
             str(r.files),
             human_size(r.size) if fresh else "",
             f"{r.seconds:.2f} s" if fresh else "",
-            r.output,
+            _short(r.output),
         )
     footer = Text(f"total {report.seconds:.2f} s", style="dim")
     return Group(table, footer)
