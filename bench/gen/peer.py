@@ -10,13 +10,15 @@ Generators and options:
 - swift: ``swift6`` (URLSession, async/await, Codable); sources under ``OUT/swift/Sources``.
 - kotlin: ``kotlin`` with ``library=jvm-ktor, serializationLibrary=kotlinx_serialization``; sources under
   ``OUT/kotlin/src/main/kotlin``. Its build.gradle (7.25.0) asks for kotlin 2.4.0, kotlinx-serialization-json
-  1.11.0, ktor-client-core and ktor-client-content-negotiation 3.5.1 (it also imports
-  ktor-serialization-kotlinx-json, which content-negotiation does not bring): every one is on the classpath of
-  the Kotlin gate (at kotlin 2.4.21, serialization 1.12.0, ktor 3.5.2), so the gate needs no extra dependency
-  for it. Each spec gets its own ``packageName`` (``org.openapitools.client.<slug>``) so that many peers'
-  outputs compile in one gate run.
+  1.11.0, ktor-client-core and ktor-client-content-negotiation 3.5.1: all on the Kotlin gate's classpath (at
+  kotlin 2.4.21, serialization 1.12.0, ktor 3.5.2), so the gate needs no extra dependency for it. On 25
+  corpus specs, 16 outputs compiled; the 9 others failed on the generator's own bugs (BigDecimal defaults
+  written as Double literals, ``HashMap<..>()()`` supertypes, numeric enums given strings, form parts),
+  none on a missing library. Each spec gets its own ``packageName`` (``org.openapitools.client.<slug>``)
+  so that many peers' outputs compile in one gate run.
 - typescript: ``typescript-fetch``; ``.ts`` files at the root of ``OUT/typescript`` (apis/, models/,
-  runtime.ts).
+  runtime.ts). It crashed on 3 of the 25 specs (NullPointerException in fromRequestBody); 15 of the 22
+  outputs passed ``tsc --strict``. swift6: all 25 generated and parsed.
 
 Docs and test stubs are not generated (``--global-property apiDocs=false,...``): only the client code is
 timed, as clikd generates only that. ``--skip-validate-spec`` lets it take specs that its validator rejects.
