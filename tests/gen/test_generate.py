@@ -258,3 +258,13 @@ def test_validation_verdicts_are_cached_per_document(
     for _ in range(2):  # a failing verdict is never cached
         with pytest.raises(SpecError):
             spec_mod.validate_cached(loaded_bad.document, loaded_bad.digest, source="bad")
+
+
+def test_yaml_dates_become_strings(settings: Settings, tmp_path: Path) -> None:
+    # unquoted dates in examples are YAML dates; the document is JSON data (Python client, digest)
+    spec = tmp_path / "dates.yaml"
+    spec.write_text(
+        CLIKD_SPEC.read_text().replace("    Game:\n", "    Game:\n      example: {released: 2021-01-01}\n", 1)
+    )
+    report = generate(settings, REPO, ["python"], spec=str(spec), output=str(tmp_path / "py"), validate=False)
+    assert report.results[0].status == "generated"

@@ -11,6 +11,7 @@ what a developer compares against while changing the API.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -137,6 +138,8 @@ def _stringify_keys(value: Any) -> Any:
         return {str(k): _stringify_keys(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_stringify_keys(v) for v in value]
+    if isinstance(value, dt.date):  # YAML reads unquoted 2021-01-01 as a date; JSON has strings
+        return value.isoformat()
     return value
 
 
