@@ -18,6 +18,7 @@ class SpecError(ConfigError):
             f"{message} (at {where})",
             hint or "fix the document at that JSON pointer; nothing was written",
         )
+        self.detail = message
         self.pointer = pointer
         self.source = source
 

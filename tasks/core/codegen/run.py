@@ -177,6 +177,11 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
             (s := read_stamp(plans[lang][0])) is not None and s.validated and s.spec_digest == loaded.digest
             for lang in languages
         )
+        validation: Callable[[], None] | None = None
+        if validate and not already_valid:
+            for lang in pending:
+                report(lang, "validating", 0.2)
+            validation = spec_mod.start_validation(loaded.document, loaded.digest, source=str(loaded.source))
         with ThreadPoolExecutor(max_workers=2) as pool:
             python_job: Future[dict[str, bytes]] | None = None
             if "python" in pending:
@@ -187,10 +192,6 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
                 python_job = pool.submit(
                     generate_python, loaded.document, py_client.package, py_client.version
                 )
-            if validate and not already_valid:
-                for lang in pending:
-                    report(lang, "validating", 0.2)
-                spec_mod.validate_cached(loaded.document, loaded.digest, source=str(loaded.source))
             api = build_model(loaded) if any(lang != "python" for lang in pending) else None
             rendered: dict[str, tuple[dict[str, bytes], float]] = {}
             for lang in pending:
@@ -203,6 +204,8 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
                     time.perf_counter() - t0,
                 )
                 report(lang, "rendered", 0.8)
+            if validation is not None:
+                validation()  # raises SpecError before anything is written
             if python_job is not None:
                 t0 = time.perf_counter()
                 rendered["python"] = (python_job.result(), time.perf_counter() - started)

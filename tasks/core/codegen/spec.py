@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,10 @@ def _cache_dir() -> Path:
     return Path(base) / "clikd" / "codegen" / "validated"
 
 
+def _cache_marker(digest: str) -> Path:
+    return _cache_dir() / f"{digest}-{_validator_version()}"
+
+
 def _validator_version() -> str:
     from importlib.metadata import version
 
@@ -220,7 +225,7 @@ def validate_cached(doc: dict[str, Any], digest: str, *, source: str) -> bool:
     A document that passed once is not validated again: validation is most of the cost of generating.
     Returns True when the verdict came from the cache.
     """
-    marker = _cache_dir() / f"{digest}-{_validator_version()}"
+    marker = _cache_marker(digest)
     if marker.exists():
         return True
     validate(doc, source=source)
@@ -230,6 +235,48 @@ def validate_cached(doc: dict[str, Any], digest: str, *, source: str) -> bool:
     except OSError:
         pass  # a read-only home only costs the next run a validation
     return False
+
+
+def start_validation(doc: dict[str, Any], digest: str, *, source: str) -> Callable[[], None]:
+    """Validate in a forked process while the caller renders; the returned function waits for the verdict
+    and raises its SpecError. Validation is the slowest step for a small spec and needs no result but
+    yes or no, so on a second core it costs no wall time. Without ``fork`` it runs inline."""
+    import multiprocessing
+    import sys
+
+    if _cache_marker(digest).exists() or sys.platform != "linux":
+        validate_cached(doc, digest, source=source)
+        return lambda: None
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_validate_child, args=(send, doc, digest, source), daemon=True)
+    child.start()
+    send.close()
+
+    def wait() -> None:
+        try:
+            verdict = receive.recv()
+        except EOFError:
+            verdict = ("the validator process died", "", None)
+        finally:
+            child.join()
+        if verdict is not None:
+            message, pointer, hint = verdict
+            raise SpecError(message, pointer, source=source, hint=hint)
+
+    return wait
+
+
+def _validate_child(send: Any, doc: dict[str, Any], digest: str, source: str) -> None:
+    try:
+        validate_cached(doc, digest, source=source)
+        send.send(None)
+    except SpecError as error:
+        send.send((error.detail, error.pointer, error.hint))
+    except BaseException as error:
+        send.send((f"the validator failed: {error}", "", None))
+    finally:
+        send.close()
 
 
 def validate(doc: dict[str, Any], *, source: str) -> None:
