@@ -13,17 +13,35 @@ import enum
 import json
 import sys
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
-
-from rich.console import Console, RenderableType
-from rich.panel import Panel
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tasks.core.errors import ClikdError
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    out: Console  # stdout, for results
+    err: Console  # stderr, for progress, notes and errors
+
+
+@cache
+def _consoles() -> tuple[Console, Console]:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False), Console(stderr=True, highlight=False)
+
+
+def __getattr__(name: str) -> Any:
+    # The consoles (and Rich with them) are made on first use: namespace modules import this
+    # module at --list time, which must not pay for Rich.
+    if name == "out":
+        return _consoles()[0]
+    if name == "err":
+        return _consoles()[1]
+    raise AttributeError(name)
+
 
 T = TypeVar("T")
 _VIEWS: dict[type[Any], Callable[[Any], RenderableType]] = {}
@@ -73,22 +91,28 @@ def emit(result: Any, *, as_json: bool = False) -> None:
     for kind in type(result).__mro__:
         view = _VIEWS.get(kind)
         if view is not None:
-            out.print(view(result))
+            _consoles()[0].print(view(result))
             return
-    out.print(dumps(result))
+    _consoles()[0].print(dumps(result))
 
 
 def note(message: str) -> None:
     """A one-line remark for people (what clikd decided, which target it acts on)."""
-    err.print(Text(message, style="dim"))
+    from rich.text import Text
+
+    _consoles()[1].print(Text(message, style="dim"))
 
 
 def warn(message: str) -> None:
-    err.print(Text.assemble(("warning: ", "bold yellow"), message))
+    from rich.text import Text
+
+    _consoles()[1].print(Text.assemble(("warning: ", "bold yellow"), message))
 
 
 def success(message: str) -> None:
-    err.print(Text.assemble(("✓ ", "bold green"), message))
+    from rich.text import Text
+
+    _consoles()[1].print(Text.assemble(("✓ ", "bold green"), message))
 
 
 def show_error(error: ClikdError, *, as_json: bool = False) -> None:
@@ -96,10 +120,15 @@ def show_error(error: ClikdError, *, as_json: bool = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps(error.to_dict(), indent=2) + "\n")
         sys.stdout.flush()
+    from rich.panel import Panel
+    from rich.text import Text
+
     body = Text(error.message)
     for line in error.details:
         body.append("\n" + line, style="dim")
     if error.hint:
         body.append("\n\nhint: ", style="bold cyan")
         body.append(error.hint)
-    err.print(Panel(body, title=f"[bold red]{error.title}[/]", title_align="left", border_style="red"))
+    _consoles()[1].print(
+        Panel(body, title=f"[bold red]{error.title}[/]", title_align="left", border_style="red")
+    )
