@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core.codegen.errors import SpecError
 from tasks.core.codegen import clients_current
+from tasks.core.codegen.errors import SpecError
 from tasks.core.codegen.run import CheckFailedWithReport, generate
 from tasks.core.codegen.writer import STAMP, read_tree
 from tasks.core.config.schema import Settings
