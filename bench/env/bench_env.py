@@ -308,8 +308,8 @@ def write(r: dict[str, Any], args: argparse.Namespace) -> None:
     body = f"""
 `python -m bench.env.bench_env --runs {args.runs}` on the test bed: the full stack (Postgres and KeyDB
 containers, five reference services, the CQL role played by the host's Cassandra), images present,
-nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"} (v2.29.7 built from
-its Go module: Debian ships only compose v1, without `--wait`); its
+nothing running before each cold run. Compose: {r["compose"] or "not available: no comparison"}
+(v2.29.7 built from its Go module: Debian ships only compose v1, without `--wait`); its
 file is generated from clikd's resolved stack (same images, environment, ports, `depends_on` with
 `service_healthy`), with real-query health checks (`psql SELECT 1`, `redis-cli PING`, HTTP /health) every
 0.5 s, and `up -d --wait`. clikd ran with `auto_migrate` off and its default pull policy (it asks the registry
