@@ -182,33 +182,39 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
             for lang in pending:
                 report(lang, "validating", 0.2)
             validation = spec_mod.start_validation(loaded.document, loaded.digest, source=str(loaded.source))
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            python_job: Future[dict[str, bytes]] | None = None
+        # One worker per language: Python is a subprocess (a core of its own), validation a forked process,
+        # and the Jinja renderers share this interpreter.
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            jobs: dict[str, Future[tuple[dict[str, bytes], float]]] = {}
             if "python" in pending:
                 from tasks.core.codegen.python import generate_python
 
                 _, py_client, _ = plans["python"]
                 report("python", "openapi-python-client", 0.2)
-                python_job = pool.submit(
-                    generate_python, loaded.document, py_client.package, py_client.version
-                )
+
+                def python_job() -> tuple[dict[str, bytes], float]:
+                    t0 = time.perf_counter()
+                    files = generate_python(loaded.document, py_client.package, py_client.version)
+                    return files, time.perf_counter() - t0
+
+                jobs["python"] = pool.submit(python_job)
             api = build_model(loaded) if any(lang != "python" for lang in pending) else None
-            rendered: dict[str, tuple[dict[str, bytes], float]] = {}
-            for lang in pending:
-                if lang == "python" or api is None:
-                    continue
+
+            def render_job(lang: str, api: Api) -> tuple[dict[str, bytes], float]:
                 t0 = time.perf_counter()
                 report(lang, "rendering", 0.5)
-                rendered[lang] = (
-                    render(target_for(lang), api, plans[lang][1], templates),
-                    time.perf_counter() - t0,
-                )
+                files = render(target_for(lang), api, plans[lang][1], templates)
                 report(lang, "rendered", 0.8)
-            if validation is not None:
-                validation()  # raises SpecError before anything is written
-            if python_job is not None:
-                t0 = time.perf_counter()
-                rendered["python"] = (python_job.result(), time.perf_counter() - started)
+                return files, time.perf_counter() - t0
+
+            for lang in pending:
+                if lang != "python" and api is not None:
+                    jobs[lang] = pool.submit(render_job, lang, api)
+            try:
+                rendered = {lang: job.result() for lang, job in jobs.items()}
+            finally:
+                if validation is not None:
+                    validation()  # a bad document's SpecError wins over any later failure; nothing written
         # Everything rendered without an error: only now touch the disk.
         for lang in pending:
             files, seconds = rendered[lang]
