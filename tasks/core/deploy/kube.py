@@ -94,26 +94,28 @@ class Kube:
         from urllib3.exceptions import HTTPError
 
         try:
-            response = self.api.call_api(
-                path,
+            verb, url, headers, payload, post = self.api.param_serialize(
                 method,
+                path,
                 query_params=query or [],
                 header_params={"Content-Type": content_type, "Accept": "application/json, */*"},
                 body=body,
                 auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=timeout,
             )
+            response = self.api.call_api(
+                verb, url, header_params=headers, body=payload, post_params=post, _request_timeout=timeout
+            )
+            data = response.read()
         except ApiException as exc:
-            raise _api_error(exc, method, path) from None
+            raise _api_error(exc.status, exc.reason, exc.body, method, path) from None
         except (HTTPError, OSError) as exc:
             raise Unavailable(
                 f"the Kubernetes API server at {self.ref.server} does not answer ({type(exc).__name__})",
                 hint="check the cluster and [deployment] kubeconfig / kube_context; "
                 "for the test control plane run tests/infra/k8s/up",
             ) from None
-        data = response.data
+        if not 200 <= response.status < 300:
+            raise _api_error(response.status, response.reason, data, method, path)
         if raw:
             return data.decode("utf-8", "replace")
         return json.loads(data) if data else None
@@ -194,11 +196,12 @@ class Kube:
         return text
 
 
-def _api_error(exc: Any, method: str, path: str) -> ApiError:
-    status = int(getattr(exc, "status", 0) or 0)
-    reason = str(getattr(exc, "reason", "") or "")
+def _api_error(status: Any, reason: Any, body: Any, method: str, path: str) -> ApiError:
+    status = int(status or 0)
+    reason = str(reason or "")
     message = f"{method} {path}: {status} {reason}"
-    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
     if body:
         try:
             doc = json.loads(body)
