@@ -2,11 +2,11 @@
 
 kwok simulates pods without running containers, so nothing listens on a pod's address. The API
 server's service proxy (``/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH``, what ``deploy``'s smoke
-tests use) dials the pod address behind the Service; tests/infra/k8s/up starts kube-apiserver with
-HTTP_PROXY pointing here, so that dial arrives at this loopback server instead of the network.
+tests use) dials the pod address behind the Service; tests/infra/k8s/up adds a NAT rule (iptables
+``-t nat OUTPUT -d POD_CIDR -j REDIRECT``) so that dial arrives at this loopback server instead.
 
-This server never forwards anything. For a request to ``http://POD_IP:PORT/PATH`` it looks the pod up
-by its IP through the API and answers as the pod's container would:
+This server never forwards anything. For a connection to POD_IP:PORT (the original destination, read
+with SO_ORIGINAL_DST) it looks the pod up by its IP through the API and answers as the pod would:
 
 - no pod with that IP: 502;
 - the pod is not Ready: 503;
@@ -22,12 +22,21 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import socket
 import ssl
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+
+
+def original_destination(conn: socket.socket) -> str:
+    """The IPv4 address a NAT-redirected connection was meant for."""
+    raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    return socket.inet_ntoa(raw[4:8])
 
 
 def main() -> None:
@@ -64,7 +73,7 @@ def main() -> None:
 
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
-            host = url.hostname or ""
+            host = original_destination(self.connection)
             try:
                 inside = ipaddress.ip_address(host) in cidr
             except ValueError:
