@@ -65,6 +65,7 @@ def test_full_start_to_healthy_then_a_second_start_changes_nothing(branches: Bra
     pg = next(d for d in snap["databases"] if d["kind"] == "postgres")
     assert pg["health"] == "healthy" and "****" in pg["connection"] and "clikd_dev" not in pg["connection"]
     assert "2 databases" in pg["size"]
+    assert set(snap["clients"]) == {"swift", "kotlin", "typescript", "python"}
     human = clikd("env.status", "--branch", branch)
     assert human.code == 0 and "healthy" in human.out and "connection" in human.out
 

@@ -183,6 +183,7 @@ class StatusSnapshot:
     hints: list[str]
     taken_at: str
     seconds: float
+    clients: dict[str, str] = field(default_factory=dict)  # language -> current | stale | not generated
 
 
 # ----------------------------------------------------------------------------- list / prune

@@ -146,6 +146,17 @@ def _git(session: Session, branch: str) -> GitStatus:
     return GitStatus(branch, commit.hexsha[:10], subject[:72], max(0.0, time.time() - commit.committed_date))
 
 
+def _clients(session: Session) -> dict[str, str]:
+    """Whether each generated API client is current with the spec (from the gen core, when present)."""
+    try:
+        from tasks.core.codegen import clients_current
+
+        found = clients_current(session.config.settings, session.root)
+    except Exception:  # the gen core is optional here; a failure only leaves the row out
+        return {}
+    return {lang: {True: "current", False: "stale", None: "not generated"}[ok] for lang, ok in found.items()}
+
+
 def _connection(settings: Settings, ident: BranchIdentity, kind: str) -> str:
     ep = endpoint(settings, ident, kind)
     if kind == "postgres":
@@ -238,7 +249,7 @@ def snapshot(session: Session, *, resources: bool = True) -> StatusSnapshot:
         engine = EngineStatus(False, "", "", exc.message, 0)
         summaries = {}
 
-    jobs: dict[str, Any] = {"git": lambda: _git(session, ident.branch)}
+    jobs: dict[str, Any] = {"git": lambda: _git(session, ident.branch), "clients": lambda: _clients(session)}
     for name, comp in stack.components.items():
         jobs[f"probe:{name}"] = lambda comp=comp: run_probe(comp.probe)
         if comp.role == "database":
@@ -309,6 +320,7 @@ def snapshot(session: Session, *, resources: bool = True) -> StatusSnapshot:
         services=services,
         databases=databases,
         hints=hints,
+        clients=got["clients"],
         taken_at=now.isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
     )

@@ -226,6 +226,13 @@ def _status(snap: StatusSnapshot) -> RenderableType:
             d.connection,
         )
     parts: list[RenderableType] = [head, services, dbs]
+    if snap.clients:
+        line = Text("clients  ")
+        for lang, state in snap.clients.items():
+            style = {"current": "green", "stale": "yellow"}.get(state, "dim")
+            line.append(f"{lang} ", style="bold")
+            line.append(f"{state}   ", style=style)
+        parts.append(line)
     parts.extend(Text(f"hint: {h}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at} in {snap.seconds * 1000:.0f} ms", style="dim"))
     return Group(*parts)
