@@ -43,7 +43,7 @@ class Project:
         self.root = root
         self.prefix = prefix
 
-    def session(self, **deployment: Any) -> Session:
+    def session(self, branch: str = "main", **deployment: Any) -> Session:
         overrides = {
             "deployment": {
                 "namespace_prefix": self.prefix,
@@ -55,7 +55,7 @@ class Project:
                 **deployment,
             }
         }
-        return Session(cwd=self.root, branch="main", overrides=overrides)
+        return Session(cwd=self.root, branch=branch, overrides=overrides)
 
     def namespace(self, environment: str) -> str:
         return f"{self.prefix}-{environment}"

@@ -236,3 +236,26 @@ def test_production_without_a_terminal_needs_yes_and_the_typed_name(project: Pro
     assert done.returncode == 0, done.stderr
     assert '"revision": 1' in done.stdout
     assert selectors(kube, project.namespace("production")) == dict.fromkeys(SERVICES, "blue")
+
+
+def test_a_preview_gets_the_branch_namespace_with_an_expiry_and_is_swept(
+    project: Project, kube: Kube
+) -> None:
+    from tasks.core.deploy import status as previews
+
+    session = project.session(branch="feature/Login Page")
+    plan = previews.preview_plan(session, kube, tag="v1")
+    ns = plan.target.namespace
+    assert ns == session.ident.namespace(project.prefix)
+    result = previews.preview_deploy(session, kube, plan, timeout=60)
+    assert result.deploy is not None and result.deploy.release.status == "deployed"
+    labels = kube.get("Namespace", ns)["metadata"]["labels"]  # type: ignore[index]
+    assert labels["dev.clikd/preview"] == "true"
+    assert result.expires is not None
+    assert int(labels["dev.clikd/expires-at"]) == int(result.expires.timestamp())
+
+    assert ns not in previews.preview_sweep(kube).deleted  # not expired yet
+    later = result.expires + dt.timedelta(seconds=1)
+    assert ns in previews.preview_sweep(kube, now=later).deleted
+    gone = kube.get("Namespace", ns)
+    assert gone is None or gone["metadata"].get("deletionTimestamp")
