@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from invoke.config import Config
@@ -30,6 +31,15 @@ class ClikdProgram(Program):
             self.args.config.set_value(None, cast=False)
         super().update_config(merge=merge)
 
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
+        try:
+            super().run(argv, exit)
+        except SystemExit as done:
+            # Invoke turns a Ctrl+C outside a task into exit 1; clikd's is 130 wherever it lands.
+            if done.code == 1 and isinstance(done.__context__, KeyboardInterrupt):
+                raise SystemExit(130) from None
+            raise
+
     def print_version(self) -> None:
         from tasks.core.branch import detect
         from tasks.core.config.loader import find_config
@@ -56,4 +66,9 @@ program = ClikdProgram(
 
 
 def main() -> None:
-    program.run()
+    try:
+        program.run()
+    except KeyboardInterrupt:
+        # Ctrl+C outside a task (while loading or parsing) ends like Ctrl+C inside one.
+        sys.stderr.write("\ninterrupted\n")
+        raise SystemExit(130) from None

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from tasks import config
-from tasks import db
-from tasks import deploy
-from tasks import env
-from tasks import gen
+from tasks import config, db, deploy, env, gen
 
 ns = Collection()
 ns.add_collection(Collection.from_module(config))

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 class Session:
     """Lazily loads settings and the branch identity, so a task pays only for what it uses."""
 
-    def __init__(self, *, branch: str | None = None, overrides: dict[str, Any] | None = None, cwd: Path | None = None):
+    def __init__(
+        self, *, branch: str | None = None, overrides: dict[str, Any] | None = None, cwd: Path | None = None
+    ):
         self.cwd = (cwd or Path.cwd()).resolve()
         self._branch_flag = branch or None
         self._overrides = overrides

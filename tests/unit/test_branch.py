@@ -24,7 +24,9 @@ from tasks.core.branch import (
 from tasks.core.errors import UsageError
 
 branches = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=300
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=300,
 )
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -112,7 +114,14 @@ def test_a_branch_that_looks_hashed_is_hashed_again() -> None:
 
 @pytest.mark.parametrize(
     ("text", "escaped"),
-    [("a*b", r"a\*b"), ("a?b", r"a\?b"), ("[x]", r"\[x\]"), ("a\\b", r"a\\b"), ("^x", r"\^x"), ("plain", "plain")],
+    [
+        ("a*b", r"a\*b"),
+        ("a?b", r"a\?b"),
+        ("[x]", r"\[x\]"),
+        ("a\\b", r"a\\b"),
+        ("^x", r"\^x"),
+        ("plain", "plain"),
+    ],
 )
 def test_glob_escape(text: str, escaped: str) -> None:
     assert glob_escape(text) == escaped

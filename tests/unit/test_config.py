@@ -86,6 +86,13 @@ def test_env_values_are_read_as_toml_when_they_are(tmp_path: Path) -> None:
     assert settings.databases["postgres"].password == "s3cret:x"
 
 
+def test_environment_variable_names_keep_their_case(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    env = {"CLIKD_SERVICES__API__ENVIRONMENT__LOG_LEVEL": "debug", "CLIKD_SERVICES__API__ENVIRONMENT__x": "1"}
+    settings = load(tmp_path, env=env).settings
+    assert settings.services["api"].environment == {"LOG_LEVEL": "debug", "x": "1"}
+
+
 def test_clikd_config_selects_another_file_and_its_local_layer(tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     other.mkdir()

@@ -204,7 +204,12 @@ def test_confirmation_without_terminal_names_the_flag(probe_dir: Path) -> None:
 @pytest.mark.parametrize(("answer", "code", "seen"), [("y", 0, "WIPED"), ("n", 4, "nothing was changed")])
 def test_confirmation_in_a_terminal(probe_dir: Path, answer: str, code: int, seen: str) -> None:
     child = pexpect.spawn(
-        str(BIN / "inv"), ["-c", "probe", "wipe"], cwd=str(probe_dir), env=probe_env(), encoding="utf-8", timeout=30
+        str(BIN / "inv"),
+        ["-c", "probe", "wipe"],
+        cwd=str(probe_dir),
+        env=probe_env(),
+        encoding="utf-8",
+        timeout=30,
     )
     child.expect("Wipe everything")
     child.send(answer)

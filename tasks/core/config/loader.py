@@ -108,7 +108,11 @@ def env_layer(env: Mapping[str, str]) -> Layer:
     for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX) or NESTING not in name:
             continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split(NESTING)]
+        raw_parts = name[len(ENV_PREFIX) :].split(NESTING)
+        # Setting keys are lowercase; names below an `environment` table are the container's
+        # own variables and keep their case (CLIKD_SERVICES__API__ENVIRONMENT__LOG_LEVEL).
+        cut = next((i + 1 for i, p in enumerate(raw_parts) if p.lower() == "environment"), len(raw_parts))
+        parts = [p.lower() for p in raw_parts[:cut]] + raw_parts[cut:]
         if any(not p for p in parts):
             raise ConfigError(
                 f"the environment variable {name} has an empty key part",
@@ -120,7 +124,8 @@ def env_layer(env: Mapping[str, str]) -> Layer:
             if not isinstance(child, dict):
                 raise ConfigError(f"{name} sets a key below {part!r}, which another variable sets to a value")
             node = child
-        node[parts[-1]] = _parse_env_value(raw)
+        # A container's variables are text, whatever they look like.
+        node[parts[-1]] = raw if cut < len(raw_parts) else _parse_env_value(raw)
         names[tuple(parts)] = name
     return Layer("environment", data, env_names=names)
 
