@@ -38,7 +38,11 @@ def write_section(key: str, title: str, body: str) -> None:
     block = (
         f"<!-- {key} -->\n## {title}\n\nMeasured {today} on {machine()}.\n\n{body.strip()}\n<!-- /{key} -->"
     )
-    text = FILE.read_text(encoding="utf-8") if FILE.exists() else "# Benchmarks\n\nEach section is written by the script named in it.\n"
+    heading = "# Benchmarks\n\nEach section is written by the script named in it.\n"
+    text = FILE.read_text(encoding="utf-8") if FILE.exists() else heading
     pattern = re.compile(rf"<!-- {re.escape(key)} -->.*?<!-- /{re.escape(key)} -->", re.S)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
     FILE.write_text(text, encoding="utf-8")

@@ -40,9 +40,8 @@ def dump(tree: dict[str, Any], prefix: str = "") -> str:
     tables: list[tuple[str, dict[str, Any]]] = []
     for key, value in tree.items():
         name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
-            tables.append((name, value))
-        elif isinstance(value, dict) and prefix == "":
+        nested = isinstance(value, dict) and any(isinstance(v, dict) for v in value.values())
+        if nested or (isinstance(value, dict) and prefix == ""):
             tables.append((name, value))
         else:
             lines.append(f"{json.dumps(key) if not key.isidentifier() else key} = {_value(value)}")
@@ -83,7 +82,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     facts = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    header = "# Written by tests/infra/render_config.py from testbed.json: do not edit, rerun tests/infra/up.\n"
+    header = "# Written by tests/infra/render_config.py from testbed.json; rerun tests/infra/up.\n"
     Path(argv[2]).write_text(header + dump(render(facts)), encoding="utf-8")
     return 0
 
