@@ -76,7 +76,13 @@ def gates_only(specs: list[Path], record: bool) -> int:
                 for name, folder in dirs.items():
                     failure = result.failures.get(str(folder), "")
                     first = next((line for line in failure.splitlines() if "error" in line.lower()), "")
-                    verdict = "pass" if not failure else f"FAIL ({first.strip()[:90]})"
+                    where = (
+                        Path(first.split(":", 1)[0].split("(", 1)[0]).name if first.startswith("/") else ""
+                    )
+                    first = first[first.lower().index("error") :] if "error" in first.lower() else first
+                    verdict = (
+                        "pass" if not failure else f"FAIL: {where} {first.strip()[:100]}".replace("|", "/")
+                    )
                     results.setdefault(name, {}).setdefault(lang, {})[side] = verdict
     rows = [
         f"| {name} | {gate} | {sides['clikd']} | {sides['peer']} |"
