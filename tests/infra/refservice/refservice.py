@@ -26,6 +26,14 @@ HTTP
                            and the failing checks' "error" text. Results are cached for 0.5 s.
                            /healthz and /api/health are aliases.
     GET /api/openapi.json  the OpenAPI document (application/json)
+    A small in-memory fake of the Clikd API (codegen/spec/clikd.openapi.yaml), enough for generated-client
+    round trips; state lives in the process and starts empty:
+    POST /auth/register    201 AuthTokens; 409 Problem (handle or email taken); 422 ValidationProblem
+    POST /auth/login       200 AuthTokens; 401 Problem (code invalid_credentials)
+    GET  /users/me         200 User with email (Authorization: Bearer <access_token>); 401 Problem
+    GET  /users/{userId}   200 User without email; 404 Problem (code not_found)
+    GET  /feed             200 FeedPage of 5 items (drop, crew_activity, announcement), cursor/limit; 401
+    Problems are served as application/problem+json; any other path is 404.
 
 Logging goes to stdout, one flushed line per event: mostly JSON lines
 {"ts": "...Z", "level": "debug|info|warn|error", "service": ..., "msg": ...}, plus, among the periodic lines,
@@ -37,6 +45,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import struct
@@ -44,13 +54,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 CHECK_TIMEOUT_S = 2.0
 HEALTH_CACHE_S = 0.5
@@ -442,6 +453,198 @@ class Health:
         return 200, body
 
 
+# --------------------------------------------------------------------------- fake Clikd API
+
+
+class ApiError(Exception):
+    """An RFC 9457 problem answer, shaped like the spec's Problem / ValidationProblem schemas."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.body: dict[str, Any] = {
+            "type": f"https://clikd.dev/problems/{code.replace('_', '-')}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            **extra,
+        }
+
+
+def iso_now() -> str:
+    return Logger.timestamp()
+
+
+class FakeApi:
+    """An in-memory stand-in for a subset of codegen/spec/clikd.openapi.yaml (no persistence).
+
+    POST /auth/register -> 201 AuthTokens | 409 Problem | 422 ValidationProblem
+    POST /auth/login    -> 200 AuthTokens | 401 Problem
+    GET  /users/me      -> 200 User | 401 Problem (bearer access token)
+    GET  /users/{id}    -> 200 User | 404 Problem
+    GET  /feed          -> 200 FeedPage (drop, crew_activity and announcement items, cursor and limit) | 401
+    """
+
+    ENDPOINTS = (
+        "POST /auth/register",
+        "POST /auth/login",
+        "GET /users/me",
+        "GET /users/{userId}",
+        "GET /feed",
+    )
+    ACCESS_TTL_S = 900
+    FEED_SIZE = 5
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.users: dict[str, dict[str, Any]] = {}  # id -> User body (with "email")
+        self.passwords: dict[str, str] = {}  # email -> password
+        self.tokens: dict[str, str] = {}  # access token -> user id
+
+    def route(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: Any
+    ) -> tuple[int, Any]:
+        """(status, JSON body) for an API path, or raise LookupError when the path is not part of the fake."""
+        if method == "POST" and path == "/auth/register":
+            return 201, self.register(body)
+        if method == "POST" and path == "/auth/login":
+            return 200, self.login(body)
+        if method == "GET" and path == "/users/me":
+            return 200, self.users[self.authenticate(headers)]
+        if method == "GET" and path.startswith("/users/") and path.count("/") == 2:
+            return 200, self.public_user(path.rsplit("/", 1)[1])
+        if method == "GET" and path == "/feed":
+            return 200, self.feed(self.authenticate(headers), query)
+        raise LookupError(path)
+
+    def register(self, body: Any) -> dict[str, Any]:
+        errors = []
+        if not isinstance(body, dict):
+            body = {}
+        email, password, handle = body.get("email"), body.get("password"), body.get("handle")
+        if not isinstance(email, str) or "@" not in email:
+            errors.append({"field": "/email", "message": "must be an email address"})
+        if not isinstance(password, str) or len(password) < 8:
+            errors.append({"field": "/password", "message": "must be at least 8 characters"})
+        if not isinstance(handle, str) or not re.fullmatch(r"[a-z0-9_]{3,20}", handle):
+            errors.append({"field": "/handle", "message": "must match ^[a-z0-9_]{3,20}$"})
+        if errors:
+            raise ApiError(
+                422, "validation_failed", "Validation failed", "The request body is invalid.", errors=errors
+            )
+        with self._lock:
+            if any(u["handle"] == handle or u["email"] == email for u in self.users.values()):
+                raise ApiError(409, "handle_taken", "Conflict", "The handle or email is taken.")
+            user = {
+                "id": str(uuid.uuid4()),
+                "handle": handle,
+                "display_name": body.get("display_name"),
+                "email": email,
+                "role": "player",
+                "avatar_url": None,
+                "platforms": [p for p in body.get("platforms") or [] if isinstance(p, str)],
+                "created_at": iso_now(),
+                "settings": {},
+                "coins": 0,
+            }
+            self.users[user["id"]] = user
+            self.passwords[email] = password
+        return self.issue_tokens(user)
+
+    def login(self, body: Any) -> dict[str, Any]:
+        email = body.get("email") if isinstance(body, dict) else None
+        password = body.get("password") if isinstance(body, dict) else None
+        with self._lock:
+            if email is None or self.passwords.get(email) != password:
+                raise ApiError(401, "invalid_credentials", "Unauthorized", "Wrong email or password.")
+            user = next(u for u in self.users.values() if u["email"] == email)
+        return self.issue_tokens(user)
+
+    def issue_tokens(self, user: dict[str, Any]) -> dict[str, Any]:
+        access = "at_" + secrets.token_urlsafe(24)
+        with self._lock:
+            self.tokens[access] = user["id"]
+        return {
+            "access_token": access,
+            "refresh_token": "rt_" + secrets.token_urlsafe(24),
+            "token_type": "Bearer",
+            "expires_in": self.ACCESS_TTL_S,
+            "user": user,
+        }
+
+    def authenticate(self, headers: Any) -> str:
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        with self._lock:
+            user_id = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if user_id is None:
+            raise ApiError(401, "token_expired", "Unauthorized", "Missing, expired or revoked access token.")
+        return user_id
+
+    def public_user(self, user_id: str) -> dict[str, Any]:
+        user = self.users.get(user_id.lower())
+        if user is None:
+            raise ApiError(404, "not_found", "Not Found", f"No user {user_id}.")
+        return {key: value for key, value in user.items() if key != "email"}
+
+    def feed(self, user_id: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """FEED_SIZE items, newest first, cycling drop / crew_activity / announcement; cursor = offset."""
+        try:
+            start = int((query.get("cursor") or ["0"])[0])
+            limit = int((query.get("limit") or ["25"])[0])
+        except ValueError as exc:
+            raise ApiError(
+                422,
+                "validation_failed",
+                "Validation failed",
+                f"bad cursor or limit: {exc}",
+                errors=[{"field": "/cursor", "message": str(exc)}],
+            ) from exc
+        limit = min(max(limit, 1), 100)
+        user = self.public_user(user_id)
+        items = [self.feed_item(user, n) for n in range(self.FEED_SIZE)]
+        end = start + limit
+        return {"items": items[start:end], "next_cursor": str(end) if end < len(items) else None}
+
+    @staticmethod
+    def feed_item(user: dict[str, Any], n: int) -> dict[str, Any]:
+        created = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc) - timedelta(minutes=n)
+        common = {"id": f"feed-{n}", "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        kind = ("drop", "crew_activity", "announcement")[n % 3]
+        if kind == "drop":
+            drop = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"clikd-drop-{n}")),
+                "author": user,
+                "kind": "clip",
+                "caption": f"clip {n}",
+                "media": {
+                    "url": f"https://media.clikd.dev/{n}.mp4",
+                    "status": "ready",
+                    "content_type": "video/mp4",
+                },
+                "visibility": "public",
+                "tags": ["ace"],
+                "reactions": {"gg": n + 1},
+                "created_at": common["created_at"],
+            }
+            return {"type": "drop", **common, "drop": drop}
+        if kind == "crew_activity":
+            crew = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "clikd-crew")),
+                "name": "Night Owls",
+                "emblem_url": None,
+            }
+            return {"type": "crew_activity", **common, "crew": crew, "action": "joined", "actor": user}
+        return {
+            "type": "announcement",
+            **common,
+            "title": "Season 3",
+            "body": "Ranked resets on Friday.",
+            "link": None,
+            "priority": 2,
+        }
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -459,6 +662,7 @@ class App:
         self.log = Logger(self.service)
         self.stopping = threading.Event()
         self.health = Health(self.service, checks_from_env(env), self.fail_mode, self.fail_after)
+        self.api = FakeApi()
 
     def banner(self) -> dict[str, Any]:
         return {
@@ -466,7 +670,7 @@ class App:
             "kind": "clikd test bed reference service",
             "version": VERSION,
             "checks": [check.name for check in self.health.checks],
-            "endpoints": ["/", "/health", "/api/openapi.json"],
+            "endpoints": ["/", "/health", "/api/openapi.json", *FakeApi.ENDPOINTS],
         }
 
 
@@ -481,10 +685,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._handle(send_body=False)
 
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle(send_body=True)
+
     def _handle(self, send_body: bool) -> None:
         started = time.monotonic()
-        path = urlsplit(self.path).path
-        if path in ("/health", "/healthz", "/api/health"):
+        parts = urlsplit(self.path)
+        path = parts.path
+        if self.command == "POST" or path == "/feed" or path.startswith("/users/"):
+            self._api(path, parse_qs(parts.query), send_body)
+        elif path in ("/health", "/healthz", "/api/health"):
             status, body = self.app.health.report()
             self._send_json(status, body, send_body)
         elif path == "/api/openapi.json":
@@ -499,6 +709,25 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": "not found", "path": path}, send_body)
         self._status_logged(started)
+
+    def _api(self, path: str, query: dict[str, list[str]], send_body: bool) -> None:
+        """Dispatch to the fake Clikd API; problems are answered as application/problem+json."""
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        method = "GET" if self.command == "HEAD" else self.command
+        try:
+            status, answer = self.app.api.route(method, path, query, self.headers, body)
+        except LookupError:
+            self._send_json(404, {"error": "not found", "path": path}, send_body)
+        except ApiError as exc:
+            problem = json.dumps(exc.body).encode() + b"\n"
+            self._send(exc.status, problem, "application/problem+json", send_body)
+        else:
+            self._send_json(status, answer, send_body)
 
     def _send_json(self, status: int, body: dict[str, Any], send_body: bool) -> None:
         self._send(status, json.dumps(body).encode() + b"\n", "application/json", send_body)
