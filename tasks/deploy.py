@@ -83,8 +83,9 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     A wizard in a terminal: the target and plan, the pre-deployment checks (all must pass unless
     --force), then type 'production'. Without a terminal it needs --yes --confirm=production. Takes
     the deploy lock, runs the migrations job (expand), deploys the idle slot, waits, smoke-tests it
-    through its preview Services, then switches the public Services and tests them again. The old
-    slot stays up for `inv deploy.rollback`.
+    through its preview Services, then switches the public Services, tests them again and runs the
+    migrations job (contract; a failure is reported, not switched back). The old slot stays up for
+    `inv deploy.rollback`.
 
     Examples:
       inv deploy.production

@@ -152,6 +152,33 @@ def test_production_switches_slots_only_when_healthy_and_rolls_back(
     assert releases.history(kube, ns)[0].status == "failed"
 
 
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_production_migrations_expand_then_switch_then_contract(project: Project, kube: Kube) -> None:
+    ns = project.namespace("production")
+    result = deploy(project, kube, "production", "v1")
+    expand = kube.get("Job", "migrate-r1", ns)
+    contract = kube.get("Job", "migrate-r1-contract", ns)
+    assert expand is not None and contract is not None
+    assert expand["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--phase", "expand"]
+    assert contract["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--phase", "contract"]
+    assert any(c["type"] == "Complete" for c in contract["status"]["conditions"])
+    # Order: expand finished, then the public Services were switched, then the contract Job was created.
+    svc = kube.get("Service", "api", ns)
+    assert svc is not None
+    switched = max(_ts(m["time"]) for m in svc["metadata"]["managedFields"] if m.get("manager") == "clikd")
+    expand_done = _ts(expand["status"]["completionTime"])
+    contract_created = _ts(contract["metadata"]["creationTimestamp"])
+    assert expand_done <= switched <= contract_created
+    assert result.applied.index("Job/migrate-r1") < result.applied.index("Service/api -> blue")
+    assert result.applied.index("Service/api -> blue") < result.applied.index("Job/migrate-r1-contract")
+    recorded = releases.history(kube, ns)[0]
+    assert (recorded.status, recorded.contract) == ("deployed", "completed")
+    assert "contract migrations completed" in recorded.note
+
+
 def test_staging_rollback_reapplies_the_recorded_release(
     project: Project, kube: Kube, deployments: Callable[[str], dict[str, Any]]
 ) -> None:

@@ -196,7 +196,15 @@ def _smoke_or_fail(results: list[SmokeResult], where: str) -> None:
         )
 
 
-def _wait_job(kube: Kube, namespace: str, name: str, timeout: float, progress: Progress) -> None:
+def _wait_job(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    timeout: float,
+    progress: Progress,
+    *,
+    hint: str = "nothing was switched; see the job's pods",
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         job = kube.get("Job", name, namespace) or {}
@@ -208,14 +216,38 @@ def _wait_job(kube: Kube, namespace: str, name: str, timeout: float, progress: P
             return
         if "Failed" in conditions:
             why = conditions["Failed"].get("message") or conditions["Failed"].get("reason", "")
-            raise Unhealthy(
-                f"migrations job {name} failed: {why}", hint="nothing was switched; see the job's pods"
-            )
+            raise Unhealthy(f"migrations job {name} failed: {why}", hint=hint)
         if time.monotonic() >= deadline:
-            raise Unhealthy(
-                f"migrations job {name} did not finish in {timeout:.0f}s", hint="nothing was switched"
-            )
+            raise Unhealthy(f"migrations job {name} did not finish in {timeout:.0f}s", hint=hint)
         time.sleep(0.5)
+
+
+def _contract(
+    kube: Kube, renderer: Renderer, release: Release, slot: str, *, limit: float, progress: Progress
+) -> str | None:
+    """Run the contract migrations Job after the switch; its outcome, or None without migrations.
+
+    A failure does not switch back (the new slot already serves): it is reported and recorded.
+    """
+    job = renderer.migrations_job(release.revision, slot, phase="contract")
+    if job is None:
+        return None
+    name = job["metadata"]["name"]
+    progress(f"running migrations (contract) as job {name}")
+    try:
+        kube.apply(job)
+        _wait_job(
+            kube,
+            release.namespace,
+            name,
+            limit,
+            progress,
+            hint=f"slot {slot} is live and stays live; fix the contract migration and re-run job {name}",
+        )
+    except ClikdError as exc:
+        progress(f"WARNING: {exc.message}; slot {slot} stays live (no switch back)")
+        return f"failed: {exc.message}"
+    return "completed"
 
 
 # ---------------------------------------------------------------------------- deploy
@@ -353,7 +385,8 @@ def _blue_green(
     ]
     public = renderer.service_objects(slot=slot, preview=False)
     job = renderer.migrations_job(release.revision, slot)
-    validate(kube, slot_objects + public + ([job] if job else []))
+    contract_job = renderer.migrations_job(release.revision, slot, phase="contract")
+    validate(kube, slot_objects + public + [j for j in (job, contract_job) if j])
     progress(
         f"{len(slot_objects) + len(public)} manifests valid (server-side dry run); deploying slot {slot}"
     )
@@ -385,6 +418,11 @@ def _blue_green(
     _smoke_or_fail(after, "through the public Services after the switch")
     release.status = "deployed"
     release.slot = slot
+    release.contract = _contract(kube, renderer, release, slot, limit=limit, progress=progress)
+    if contract_job is not None:
+        applied.append(f"Job/{contract_job['metadata']['name']}")
+        outcome = f"contract migrations {release.contract}"
+        release.note = (release.note + "; " if release.note else "") + outcome
     if old:
         window = settings.deployment.rollback_window
         release.note = (release.note + "; " if release.note else "") + (

@@ -121,6 +121,7 @@ class Release:
     forced: bool = False
     note: str = ""
     rollback_of: int | None = None
+    contract: str | None = None  # blue/green: "completed" or "failed: <why>" of the contract migrations Job
 
 
 @dataclass(frozen=True)

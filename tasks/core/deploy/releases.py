@@ -132,4 +132,5 @@ def from_configmap(cm: Obj) -> Release:
         forced=bool(doc.get("forced", False)),
         note=doc.get("note", ""),
         rollback_of=doc.get("rollback_of"),
+        contract=doc.get("contract"),
     )

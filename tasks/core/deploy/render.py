@@ -237,7 +237,11 @@ class Renderer:
         routes.sort(key=lambda r: (-len(r["path"]), r["path"]))
         return self._one("ingress.yaml.j2", labels=self.labels(), routes=routes)
 
-    def migrations_job(self, revision: int, slot: str | None) -> Obj | None:
+    def migrations_job(self, revision: int, slot: str | None, phase: str = "expand") -> Obj | None:
+        """The migrations Job of ``phase``: ``expand`` before a switch, ``contract`` after it.
+
+        The runner is told the phase by ``--phase <phase>`` after the configured command.
+        """
         spec = self.target.migrations
         if not spec:
             return None
@@ -245,12 +249,13 @@ class Renderer:
         if service not in services(self.settings):
             raise ConfigError(f"k8s/environments.toml: migrations.service {service!r} is not a service")
         suffix = f"-{slot}" if slot else ""
-        names = {"job": f"migrate-r{revision}", "config": f"{service}-config{suffix}"}
+        job = f"migrate-r{revision}" if phase == "expand" else f"migrate-r{revision}-{phase}"
+        names = {"job": job, "config": f"{service}-config{suffix}"}
         return self._one(
             "migrations-job.yaml.j2",
             names=names,
-            labels=self.labels(service, None, **{"dev.clikd/role": "migrations"}),
+            labels=self.labels(service, None, **{"dev.clikd/role": "migrations", "dev.clikd/phase": phase}),
             image=self.release.images[service],
-            command=list(spec.get("command", ["clikd-migrate"])),
+            command=[*spec.get("command", ["clikd-migrate"]), "--phase", phase],
             service=service,
         )
