@@ -85,7 +85,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     the deploy lock, runs the migrations job (expand), deploys the idle slot, waits, smoke-tests it
     through its preview Services, then switches the public Services, tests them again and runs the
     migrations job (contract; a failure is reported, not switched back). The old slot stays up for
-    `inv deploy.rollback`.
+    `inv deploy.rollback` during [deployment] rollback_window; the next deploy scales it to 0 after that.
 
     Examples:
       inv deploy.production
@@ -129,6 +129,7 @@ def status(c: Context, env: str = "", json: bool = False) -> None:
     """Show what runs where: revision, images, ready replicas, live slot, age, who deployed.
 
     Reads the cluster (the Deployments and the release history kept there), never local files.
+    Production: an idle slot past [deployment] rollback_window is scaled to 0 (and says so).
 
     Examples:
       inv deploy.status
@@ -164,7 +165,8 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
     """Return an environment to a recorded release.
 
     Production: when the release's slot still runs it, the public Services switch back to that
-    slot (after a smoke test); otherwise the release's images are deployed to the idle slot first.
+    slot (scaled back up first if it was scaled down, then smoke-tested); otherwise the release's
+    images are deployed to the idle slot first.
     Staging: the release's recorded manifests are applied again. Either way a new revision records it.
 
     Examples:

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -177,6 +178,48 @@ def test_production_migrations_expand_then_switch_then_contract(project: Project
     recorded = releases.history(kube, ns)[0]
     assert (recorded.status, recorded.contract) == ("deployed", "completed")
     assert "contract migrations completed" in recorded.note
+
+
+def test_an_idle_slot_past_the_rollback_window_is_scaled_down_and_a_rollback_brings_it_back(
+    project: Project, kube: Kube, deployments: Callable[[str], dict[str, Any]]
+) -> None:
+    ns = project.namespace("production")
+    deploy(project, kube, "production", "v1")
+    second = deploy(project, kube, "production", "v2")
+    assert second.switched == "blue -> green"
+    deps = deployments(ns)
+    assert flow.IDLE_SINCE in deps["api-blue"]["metadata"]["annotations"]
+    assert flow.IDLE_SINCE not in deps["api-green"]["metadata"].get("annotations", {})
+
+    # Inside the window (the default, an hour) status leaves the idle slot up.
+    assert environment_status(project.session(), kube, "production").scaled_down == []
+    assert deployments(ns)["api-blue"]["spec"]["replicas"] == 2
+
+    time.sleep(1.5)
+    status = environment_status(project.session(rollback_window=1.0), kube, "production")
+    assert sorted(status.scaled_down) == sorted(f"{s}-blue" for s in SERVICES)
+    deps = deployments(ns)
+    assert deps["api-blue"]["spec"]["replicas"] == 0
+    assert deps["api-green"]["spec"]["replicas"] == 2
+
+    # A rollback to the scaled-down slot scales it back up, waits for it, then switches.
+    back = flow.rollback(project.session(rollback_window=1.0), kube, "production")
+    assert back.switched == "green -> blue"
+    assert sorted(back.scaled_up) == sorted(f"{s}-blue" for s in SERVICES)
+    assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
+    deps = deployments(ns)
+    assert deps["api-blue"]["status"]["availableReplicas"] == 2
+    assert flow.IDLE_SINCE not in deps["api-blue"]["metadata"].get("annotations", {})
+    assert flow.IDLE_SINCE in deps["api-green"]["metadata"]["annotations"]
+
+    # The next deploy.production starts by scaling down the slot idle past the window (green).
+    time.sleep(1.5)
+    third = deploy(project, kube, "production", "v3", rollback_window=1.0)
+    assert sorted(third.scaled_down) == sorted(f"{s}-green" for s in SERVICES)
+    assert third.switched == "blue -> green"
+    deps = deployments(ns)
+    assert deps["api-green"]["spec"]["replicas"] == 2  # the deploy filled the slot again
+    assert deps["api-green"]["status"]["availableReplicas"] == 2
 
 
 def test_staging_rollback_reapplies_the_recorded_release(

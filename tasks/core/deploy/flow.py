@@ -377,6 +377,9 @@ def _blue_green(
     target = plan.target
     slot = plan.next_slot or SLOTS[0]
     old = plan.active_slot
+    scaled_down = scale_down_idle(kube, settings, target)
+    if scaled_down:
+        progress(f"scaled to 0 (idle past the rollback window): {', '.join(scaled_down)}")
     slot_objects = [
         namespace_obj,
         *renderer.workload(slot),
@@ -416,6 +419,7 @@ def _blue_green(
         switch(kube, renderer, old)
         _smoke_or_fail(after, f"through the public Services after the switch; switched back to {old}")
     _smoke_or_fail(after, "through the public Services after the switch")
+    mark_idle(kube, settings, target.namespace, slot, old)
     release.status = "deployed"
     release.slot = slot
     release.contract = _contract(kube, renderer, release, slot, limit=limit, progress=progress)
@@ -436,7 +440,62 @@ def _blue_green(
         applied,
         results + after,
         switched=f"{old or '(none)'} -> {slot}",
+        scaled_down=scaled_down,
     )
+
+
+IDLE_SINCE = "dev.clikd/idle-since"
+
+
+def _slot_deployments(kube: Kube, settings: Settings, namespace: str, slot: str) -> list[Obj]:
+    found = []
+    for name in services(settings):
+        dep = kube.get("Deployment", f"{name}-{slot}", namespace)
+        if dep is not None:
+            found.append(dep)
+    return found
+
+
+def mark_idle(kube: Kube, settings: Settings, namespace: str, live: str, idle: str | None) -> None:
+    """Record the switch: ``idle``'s Deployments idle since now, ``live``'s not idle."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    for dep in _slot_deployments(kube, settings, namespace, live):
+        kube.patch(
+            "Deployment",
+            dep["metadata"]["name"],
+            namespace,
+            {"metadata": {"annotations": {IDLE_SINCE: None}}},
+        )
+    if idle:
+        for dep in _slot_deployments(kube, settings, namespace, idle):
+            kube.patch(
+                "Deployment",
+                dep["metadata"]["name"],
+                namespace,
+                {"metadata": {"annotations": {IDLE_SINCE: now}}},
+            )
+
+
+def scale_down_idle(kube: Kube, settings: Settings, target: Target) -> list[str]:
+    """Scale to 0 the idle slot's Deployments idle for longer than the rollback window; their names."""
+    if target.strategy != "blue-green" or kube.get("Namespace", target.namespace) is None:
+        return []
+    live = active_slot(kube, settings, target)
+    window = dt.timedelta(seconds=settings.deployment.rollback_window)
+    now = dt.datetime.now(dt.UTC)
+    scaled: list[str] = []
+    for slot in SLOTS:
+        if slot == live:
+            continue
+        for dep in _slot_deployments(kube, settings, target.namespace, slot):
+            since = dep["metadata"].get("annotations", {}).get(IDLE_SINCE)
+            if not since or int(dep["spec"].get("replicas", 0)) == 0:
+                continue
+            if now - dt.datetime.fromisoformat(since) > window:
+                name = dep["metadata"]["name"]
+                kube.patch("Deployment", name, target.namespace, {"spec": {"replicas": 0}})
+                scaled.append(name)
+    return scaled
 
 
 def switch(kube: Kube, renderer: Renderer, slot: str) -> list[str]:
@@ -498,6 +557,7 @@ def rollback(
                 active=active,
                 release_in=release_in,
                 note=note,
+                timeout=float(timeout or settings.deployment.rollout_timeout),
                 progress=progress,
             )
         progress(
@@ -519,17 +579,40 @@ def rollback(
 
 
 def _slot_serves(kube: Kube, target: Target, release: Release) -> bool:
-    """True when ``release``'s slot still runs exactly its images, fully rolled out."""
+    """True when ``release``'s slot still runs exactly its images, fully rolled out or scaled to 0."""
     for service, image in release.images.items():
         dep = kube.get("Deployment", f"{service}-{release.slot}", target.namespace)
         if dep is None:
             return False
         containers = dep["spec"]["template"]["spec"]["containers"]
-        if containers[0].get("image") != image or not rollout.deployment_state(dep).done:
+        if containers[0].get("image") != image:
             return False
-        if int(dep.get("status", {}).get("availableReplicas", 0)) < 1:
+        if int(dep["spec"].get("replicas", 0)) == 0:
+            continue  # scaled down after the rollback window: the rollback scales it back up
+        if (
+            not rollout.deployment_state(dep).done
+            or int(dep.get("status", {}).get("availableReplicas", 0)) < 1
+        ):
             return False
     return True
+
+
+def _scale_up(
+    kube: Kube, settings: Settings, target: Target, slot: str, *, timeout: float, progress: Progress
+) -> list[str]:
+    """Bring a scaled-down slot back to the environment's replicas and wait for it; the names."""
+    generations: dict[str, int] = {}
+    for dep in _slot_deployments(kube, settings, target.namespace, slot):
+        if int(dep["spec"].get("replicas", 0)) == 0:
+            name = dep["metadata"]["name"]
+            result = kube.patch("Deployment", name, target.namespace, {"spec": {"replicas": target.replicas}})
+            generations[name] = int(result["metadata"].get("generation", 0))
+    if generations:
+        progress(
+            f"slot {slot} was scaled down; scaling it back up to {target.replicas}: {', '.join(generations)}"
+        )
+        rollout.wait(kube, target.namespace, generations, timeout=timeout, progress=progress)
+    return list(generations)
 
 
 def _switch_back(
@@ -541,6 +624,7 @@ def _switch_back(
     active: str | None,
     release_in: ReleaseInput,
     note: str,
+    timeout: float,
     progress: Progress,
 ) -> DeployResult:
     settings = session.config.settings
@@ -548,6 +632,7 @@ def _switch_back(
     slot = chosen.slot or SLOTS[0]
     renderer = Renderer(settings, Layout(session.root), target, release_in)
     with DeployLock(kube, target.namespace, settings.deployment.lock_ttl, purpose="rollback") as lock:
+        scaled_up = _scale_up(kube, settings, target, slot, timeout=timeout, progress=progress)
         progress(f"slot {slot} still runs revision {chosen.revision}; smoke-testing it before the switch")
         results = smoke(
             kube,
@@ -563,6 +648,7 @@ def _switch_back(
             kube, settings, target, renderer, via=lambda s: s, timeout=settings.deployment.smoke_timeout
         )
         _smoke_or_fail(after, "through the public Services after switching back")
+        mark_idle(kube, settings, target.namespace, slot, active)
         revision = releases.next_revision(kube, target.namespace)
         release = Release(
             revision=revision,
@@ -591,4 +677,5 @@ def _switch_back(
             switched=f"{active or '(none)'} -> {slot}",
             took_over_lock=lock.took_over,
             seconds=round(time.monotonic() - started, 2),
+            scaled_up=scaled_up,
         )

@@ -166,6 +166,17 @@ class Kube:
             raise
         return True
 
+    def patch(self, kind: str, name: str, namespace: str | None, body: Obj) -> Obj:
+        """A JSON merge patch (for small runtime changes: replicas, annotations), as field manager clikd."""
+        result: Obj = self.request(
+            "PATCH",
+            path_of(kind, namespace, name),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=body,
+            content_type="application/merge-patch+json",
+        )
+        return result
+
     def apply(self, obj: Obj, *, dry_run: bool = False) -> Obj:
         """Server-side apply as field manager ``clikd``; Strict field validation rejects unknown fields."""
         meta = obj["metadata"]

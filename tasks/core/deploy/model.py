@@ -148,6 +148,7 @@ class EnvironmentStatus:
     services: list[ServiceStatus]
     history: list[Release]
     lock_holder: str | None = None
+    scaled_down: list[str] = field(default_factory=list)  # idle-slot Deployments scaled to 0 just now
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ class DeployResult:
     switched: str | None = None  # blue/green: "blue -> green"
     took_over_lock: str | None = None
     seconds: float = 0.0
+    scaled_down: list[str] = field(default_factory=list)  # idle-slot Deployments past the rollback window
+    scaled_up: list[str] = field(default_factory=list)  # rollback: the slot's Deployments brought back
 
 
 @dataclass(frozen=True)

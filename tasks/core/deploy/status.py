@@ -6,7 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 from tasks.core.deploy import lock, releases
-from tasks.core.deploy.flow import Plan, Progress, _quiet, active_slot, deploy, make_plan
+from tasks.core.deploy.flow import (
+    Plan,
+    Progress,
+    _quiet,
+    active_slot,
+    deploy,
+    make_plan,
+    scale_down_idle,
+)
 from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import (
     ChecksReport,
@@ -27,6 +35,9 @@ def environment_status(
     ns = target.namespace
     if kube.get("Namespace", ns) is None:
         return EnvironmentStatus(environment, ns, False, None, None, None, None, None, [], [])
+    held = lock.read(kube, ns)
+    busy = held is not None and not held.expired  # a deploy is running: leave its slots alone
+    scaled_down = [] if busy else scale_down_idle(kube, settings, target)
     history = releases.history(kube, ns)
     current = next((r for r in history if r.status == "deployed"), None)
     slot = active_slot(kube, settings, target) if target.strategy == "blue-green" else None
@@ -46,7 +57,6 @@ def environment_status(
                 available=int(status.get("availableReplicas", 0)),
             )
         )
-    held = lock.read(kube, ns)
     return EnvironmentStatus(
         environment=environment,
         namespace=ns,
@@ -59,6 +69,7 @@ def environment_status(
         services=rows,
         history=history[:5],
         lock_holder=held.holder if held and not held.expired else None,
+        scaled_down=scaled_down,
     )
 
 

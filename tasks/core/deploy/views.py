@@ -78,6 +78,12 @@ def deploy_view(result: DeployResult) -> RenderableType:
     head.append(f" in {result.namespace} ({result.seconds:.1f}s)")
     if result.switched:
         head.append(f"; public Services switched {result.switched}")
+    if result.scaled_down:
+        head.append(
+            f"\nscaled to 0 (idle past the rollback window): {', '.join(result.scaled_down)}", style="yellow"
+        )
+    if result.scaled_up:
+        head.append(f"\nscaled back up for the rollback: {', '.join(result.scaled_up)}")
     if r.note:
         head.append(f"\n{r.note}", style="dim")
     table = Table(box=None, pad_edge=False)
@@ -106,6 +112,10 @@ def _env_view(env: EnvironmentStatus) -> RenderableType:
     )
     if env.lock_holder:
         head.append(f"\nlocked by {env.lock_holder}", style="yellow")
+    if env.scaled_down:
+        head.append(
+            f"\nscaled to 0 (idle past the rollback window): {', '.join(env.scaled_down)}", style="yellow"
+        )
     table = Table(box=None, pad_edge=False)
     for col in ("deployment", "image", "ready", "updated", "available"):
         table.add_column(col)
