@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pexpect
 import pytest
 
 from tasks.core.deploy import flow, lock, releases
@@ -306,6 +307,64 @@ def test_production_without_a_terminal_needs_yes_and_the_typed_name(project: Pro
     assert done.returncode == 0, done.stderr
     assert '"revision": 1' in done.stdout
     assert selectors(kube, project.namespace("production")) == dict.fromkeys(SERVICES, "blue")
+
+
+def _wizard(project: Project, *args: str) -> pexpect.spawn:
+    env = {
+        **os.environ,
+        "CLIKD_DEPLOYMENT__NAMESPACE_PREFIX": project.prefix,
+        "CLIKD_DEPLOYMENT__KUBECONFIG": str(KUBECONFIG),
+        "CLIKD_DEPLOYMENT__KUBE_CONTEXT": "clikd-test",
+        "CLIKD_BRANCH": "main",
+        "TERM": "xterm",
+    }
+    for name in ("CLIKD_NO_PROMPT", "CI"):
+        env.pop(name, None)
+    return pexpect.spawn(
+        str(REPO / ".venv" / "bin" / "clikd"),
+        ["deploy.production", *args],
+        cwd=str(project.root),
+        env=env,
+        encoding="utf-8",
+        timeout=90,
+        dimensions=(50, 200),
+    )
+
+
+def _through_the_checks(child: pexpect.spawn, project: Project) -> None:
+    """The wizard shows the target and the checks, then asks; answer yes and reach the typed name."""
+    child.expect(f"namespace {project.namespace('production')}")
+    child.expect("deploying to blue")
+    child.expect("pre-deployment checks")
+    child.expect("git tree clean")
+    child.expect("Deploy v1 to production")
+    child.send("y")
+    child.expect("Type 'production' to confirm")
+
+
+def test_the_production_wizard_in_a_terminal_wants_the_environment_typed(
+    project: Project, kube: Kube
+) -> None:
+    ns = project.namespace("production")
+    wrong = _wizard(project, "--tag", "v1")
+    _through_the_checks(wrong, project)
+    wrong.sendline("staging")
+    wrong.expect("'staging' is not 'production'; nothing was changed")
+    wrong.expect(pexpect.EOF)
+    wrong.close()
+    assert wrong.exitstatus == ExitCode.CONFIRMATION
+    assert kube.get("Namespace", ns) is None  # nothing was applied
+
+    right = _wizard(project, "--tag", "v1")
+    _through_the_checks(right, project)
+    right.sendline("production")
+    right.expect("production revision 1")
+    right.expect("public Services switched")
+    right.expect(pexpect.EOF)
+    right.close()
+    assert right.exitstatus == 0, right.before
+    assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
+    assert releases.history(kube, ns)[0].status == "deployed"
 
 
 def test_a_preview_gets_the_branch_namespace_with_an_expiry_and_is_swept(
