@@ -13,6 +13,7 @@ from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
 
 STORES_HELP = "only these stores, comma-separated: auth,main,scylla,keydb"
+ENV_HELP = "the target of this run: local, staging or production (default: the one env.switch chose)"
 
 
 @contextmanager
@@ -49,24 +50,47 @@ def _warnings(report: object) -> None:
             console.warn(line)
 
 
-@clikd_task(help={"stores": STORES_HELP})
-def migrate(c: Context, branch: str = "", stores: str = "", json: bool = False) -> None:
+@clikd_task(
+    help={
+        "stores": STORES_HELP,
+        "env": ENV_HELP,
+        "confirm": "for production without a terminal: --confirm=production",
+    }
+)
+def migrate(  # noqa: PLR0917  (Invoke flags)
+    c: Context, branch: str = "", stores: str = "", env: str = "", confirm: str = "", json: bool = False
+) -> None:
     """Apply pending migrations to the branch's Postgres (auth, main), Scylla and KeyDB.
 
     Creates the databases, keyspace and prefix when they do not exist yet. Concurrent runs wait for
-    each other; drifted migrations (applied, then edited) are reported and never re-run.
+    each other; drifted migrations (applied, then edited) are reported and never re-run. Against
+    staging or production it goes through the bastion; production asks for its name to be typed.
 
     Examples:
       inv db.migrate
       inv db.migrate --stores auth,main --branch feature/login
-      clikd db.migrate --json
+      inv db.migrate --env staging
+      clikd db.migrate --env production --confirm=production --json
     """
     from tasks.core.db import migrate as core
     from tasks.core.db import target, views  # noqa: F401  (views registers the tables)
 
-    t = target.for_session(Session(branch=branch))
-    with _bars(not json) as progress:
-        report = core.migrate(t, core.pick(stores), progress=progress, on_wait=console.note)
+    session = Session(branch=branch, env=env)
+    chosen = core.pick(stores)
+    with target.opened(session, "db.migrate") as t:
+        if session.target.name == "production":
+            from tasks.core.prompts import type_to_confirm
+
+            pending = sum(s.count("pending") for s in core.status(t, chosen).stores)
+            if pending:
+                type_to_confirm(
+                    f"{pending} migration(s) will run against production.",
+                    "production",
+                    given=confirm or None,
+                    flag="--confirm",
+                )
+        with _bars(not json) as progress:
+            report = core.migrate(t, chosen, progress=progress, on_wait=console.note)
     _warnings(report)
     for s in report.stores:
         for m in s.drift:
@@ -74,19 +98,21 @@ def migrate(c: Context, branch: str = "", stores: str = "", json: bool = False) 
     console.emit(report, as_json=json)
 
 
-@clikd_task(help={"stores": STORES_HELP})
-def status(c: Context, branch: str = "", stores: str = "", json: bool = False) -> None:
+@clikd_task(help={"stores": STORES_HELP, "env": ENV_HELP})
+def status(c: Context, branch: str = "", stores: str = "", env: str = "", json: bool = False) -> None:
     """Show applied, pending and drifted migrations per store.
 
     Examples:
       inv db.status
       inv db.status --json --branch main
+      inv db.status --env staging
     """
     from tasks.core.db import migrate as core
     from tasks.core.db import target, views  # noqa: F401
 
-    t = target.for_session(Session(branch=branch))
-    console.emit(core.status(t, core.pick(stores)), as_json=json)
+    with target.opened(Session(branch=branch, env=env), "db.status") as t:
+        report = core.status(t, core.pick(stores))
+    console.emit(report, as_json=json)
 
 
 @clikd_task(
@@ -110,8 +136,8 @@ def new(c: Context, name: str, store: str = "main", json: bool = False) -> None:
         console.success(f"created {rel}")
 
 
-@clikd_task(help={"stores": STORES_HELP})
-def seed(c: Context, branch: str = "", stores: str = "", json: bool = False) -> None:
+@clikd_task(help={"stores": STORES_HELP, "env": ENV_HELP})
+def seed(c: Context, branch: str = "", stores: str = "", env: str = "", json: bool = False) -> None:
     """Load the development seed data (seeds/) into the branch's migrated stores; safe to rerun.
 
     Refuses any target other than local development.
@@ -123,8 +149,9 @@ def seed(c: Context, branch: str = "", stores: str = "", json: bool = False) -> 
     from tasks.core.db import migrate as core
     from tasks.core.db import seeds, target, views  # noqa: F401
 
-    target.require_local("db.seed")
-    t = target.for_session(Session(branch=branch))
+    session = Session(branch=branch, env=env)
+    session.require_local("db.seed")
+    t = target.for_session(session)
     console.emit(seeds.seed(t, core.pick(stores)), as_json=json)
 
 
@@ -133,6 +160,7 @@ def seed(c: Context, branch: str = "", stores: str = "", json: bool = False) -> 
         "stores": STORES_HELP,
         "no_seed": "leave the stores empty: migrations only",
         "scylla_empty": "how Scylla tables are emptied: truncate (default) or delete (partition deletes)",
+        "env": "refused unless local: db.reset never touches staging or production",
     }
 )
 def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
@@ -142,6 +170,7 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     stores: str = "",
     no_seed: bool = False,
     scylla_empty: str = "truncate",
+    env: str = "",
     json: bool = False,
 ) -> None:
     """Give the branch a clean state, fast: migrations plus seeds in Postgres, Scylla and KeyDB.
@@ -164,8 +193,9 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
 
     if scylla_empty not in ("truncate", "delete"):
         raise UsageError(f"--scylla-empty {scylla_empty!r} is not truncate or delete")
-    target.require_local("db.reset")
-    t = target.for_session(Session(branch=branch))
+    session = Session(branch=branch, env=env)
+    session.require_local("db.reset")
+    t = target.for_session(session)
     chosen = core.pick(stores)
     what = ", ".join(t.name_of(s) + ("*" if s == "keydb" else "") for s in chosen)
     prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
@@ -175,32 +205,52 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
 
 @clikd_task(
     help={
-        "branch": "the branch to compare with (default: the main branch)",
+        "branch": "the branch to compare with (default: the main branch; with --env, this branch)",
         "sql": "print a Postgres migration that turns the other branch's schema into this one's",
         "exit_code": "exit 7 when there are differences (like git diff --exit-code)",
+        "env": "compare this branch with staging's or production's live schema (through the bastion)",
     }
 )
-def diff(
-    c: Context, branch: str = "", sql: bool = False, json: bool = False, exit_code: bool = False
+def diff(  # noqa: PLR0917  (Invoke flags)
+    c: Context,
+    branch: str = "",
+    sql: bool = False,
+    json: bool = False,
+    exit_code: bool = False,
+    env: str = "",
 ) -> None:
     """Compare this branch's schemas with another branch's: Postgres, Scylla, KeyDB.
 
     This branch is the checked-out one (or CLIKD_BRANCH). When the other branch's databases do not
-    exist, they are built from its migrations (read through git) in throwaway databases.
+    exist, they are built from its migrations (read through git) in throwaway databases. With a
+    remote target, the other side is that environment's live schema: what deploying would change.
 
     Examples:
       inv db.diff
       inv db.diff --branch main --sql > migrations/postgres/main/20260301000000_catch_up.sql
+      inv db.diff --env staging --exit-code
       CLIKD_BRANCH=feature/crews inv db.diff --json
     """
     from tasks.core.db import diff as differ
     from tasks.core.db import target, views
+    from tasks.core.db.errors import MissingDatabase
     from tasks.core.errors import CheckFailed
 
-    session = Session()
-    this = target.for_session(session)
-    other = target.for_branch(session, branch or session.config.settings.git.main_branch)
-    report = differ.diff(this, other, throwaway=target.for_branch(session, differ.throwaway_name()))
+    session = Session(env=env)
+    if session.target.remote:
+        this = target.for_branch(session, branch) if branch else target.for_session(session)
+        with target.opened(session, "db.diff") as other:
+            if not differ.other_exists(other):
+                raise MissingDatabase(
+                    f"{other.branch} has no {other.database('main')} or {other.keyspace}: "
+                    "nothing to compare with",
+                    hint=f"migrate it first: inv db.migrate --env {other.branch}",
+                )
+            report = differ.diff(this, other)
+    else:
+        this = target.for_session(session)
+        other = target.for_branch(session, branch or session.config.settings.git.main_branch)
+        report = differ.diff(this, other, throwaway=target.for_branch(session, differ.throwaway_name()))
     report.with_sql = sql
     if sql and not json:
         if report.destructive:
@@ -214,13 +264,22 @@ def diff(
         raise CheckFailed(f"{len(report.changes)} difference(s) between {this.branch!r} and {other.branch!r}")
 
 
-@clikd_task(help={"output": "a new or empty folder to write; default ~/.cache/clikd/dumps/<branch>-<time>"})
-def dump(c: Context, branch: str = "", output: str = "", json: bool = False) -> None:
+@clikd_task(
+    help={
+        "output": "a new or empty folder to write; default ~/.cache/clikd/dumps/<branch>-<time>",
+        "env": ENV_HELP,
+    }
+)
+def dump(c: Context, branch: str = "", output: str = "", env: str = "", json: bool = False) -> None:
     """Back up the branch's three stores: pg_dump custom format, Scylla schema and rows, KeyDB keys and TTLs.
+
+    The folder appears only when the dump is whole. Against staging or production it reads through
+    the bastion.
 
     Examples:
       inv db.dump
       inv db.dump --output /tmp/before-migration --branch feature/crews
+      inv db.dump --env production --output ~/backups/prod-before-1.4
     """
     import datetime as dt
     import os
@@ -229,17 +288,25 @@ def dump(c: Context, branch: str = "", output: str = "", json: bool = False) -> 
     from tasks.core.db import dump as dumping
     from tasks.core.db import target, views  # noqa: F401
 
-    session = Session(branch=branch)
-    t = target.for_session(session)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    # by default outside the repository, so that a dump (real data) is never committed by accident
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    out = Path(output) if output else cache / "clikd" / "dumps" / f"{t.ident.slug}-{stamp}"
-    console.emit(dumping.dump(t, out.resolve()), as_json=json)
+    session = Session(branch=branch, env=env)
+    with target.opened(session, "db.dump") as t:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        # by default outside the repository, so that a dump (real data) is never committed by accident
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        out = Path(output) if output else cache / "clikd" / "dumps" / f"{t.ident.slug}-{stamp}"
+        report = dumping.dump(t, out.resolve())
+    console.emit(report, as_json=json)
 
 
-@clikd_task(help={"folder": "a folder written by db.dump"})
-def restore(c: Context, folder: str, branch: str = "", yes: bool = False, json: bool = False) -> None:
+@clikd_task(
+    help={
+        "folder": "a folder written by db.dump",
+        "env": "refused unless local: restoring onto staging or production is a job for their operators",
+    }
+)
+def restore(  # noqa: PLR0917  (Invoke flags)
+    c: Context, folder: str, branch: str = "", yes: bool = False, env: str = "", json: bool = False
+) -> None:
     """Bring the branch's stores back to exactly what a db.dump folder holds (any branch's dump).
 
     Examples:
@@ -252,9 +319,11 @@ def restore(c: Context, folder: str, branch: str = "", yes: bool = False, json: 
     from tasks.core.db import dump as dumping
     from tasks.core.db import target, views  # noqa: F401
 
+    session = Session(branch=branch, env=env)
+    session.require_local("db.restore")
     path = Path(folder).resolve()
     manifest = dumping.read_manifest(path)
-    t = target.for_session(Session(branch=branch))
+    t = target.for_session(session)
     what = f"{t.database('auth')}, {t.database('main')}, {t.keyspace}, {t.prefix}*"
     prompts.confirm(
         f"Replace all data of branch {t.branch!r} ({what}) with the dump of {manifest['branch']!r} "
@@ -264,8 +333,10 @@ def restore(c: Context, folder: str, branch: str = "", yes: bool = False, json: 
     console.emit(dumping.restore(t, path), as_json=json)
 
 
-@clikd_task(help={"from_": "the branch whose data to copy (e.g. main)"})
-def branch(c: Context, from_: str, branch: str = "", yes: bool = False, json: bool = False) -> None:
+@clikd_task(help={"from_": "the branch whose data to copy (e.g. main)", "env": "refused unless local"})
+def branch(  # noqa: PLR0917  (Invoke flags)
+    c: Context, from_: str, branch: str = "", yes: bool = False, env: str = "", json: bool = False
+) -> None:
     """Give this branch a copy of another branch's data: Postgres template clone, Scylla and KeyDB copies.
 
     Examples:
@@ -275,8 +346,8 @@ def branch(c: Context, from_: str, branch: str = "", yes: bool = False, json: bo
     from tasks.core import prompts
     from tasks.core.db import branching, target, views  # noqa: F401
 
-    target.require_local("db.branch")
-    session = Session(branch=branch)
+    session = Session(branch=branch, env=env)
+    session.require_local("db.branch")
     this = target.for_session(session)
     other = target.for_branch(session, from_)
     prompts.confirm(

@@ -47,6 +47,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
     from tasks.core.stack.spec import Selection
 
     session = Session(branch=branch)
+    session.local_only("env.start")
 
     def confirm_exclusion(selection: Selection) -> None:
         lines = [f"{dep} (needed by {', '.join(users)})" for dep, users in selection.affected.items()]
@@ -93,6 +94,7 @@ def stop(  # noqa: PLR0917  (Invoke flags)
     from tasks.core.stack.teardown import stop as teardown
 
     session = Session(branch=branch)
+    session.local_only("env.stop")
 
     def confirm_purge(targets: list[str]) -> None:
         if targets:
@@ -243,3 +245,33 @@ def prune(c: Context, yes: bool = False, json: bool = False) -> None:
     with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
         result = prune_envs(Session(), confirm=ask, on_event=reporter)
     console.emit(result, as_json=json)
+
+
+# A flag, not a positional: Invoke has no optional positional arguments, and the menu needs "no argument".
+@clikd_task(help={"target": "local, staging or production (a menu in a terminal when left out)"})
+def switch(c: Context, target: str = "", json: bool = False) -> None:
+    """Choose what db, env.status and env.logs act on: local, staging or production (kept per checkout).
+
+    Kept in .clikd/target next to clikd.toml. For a single run, pass --env to the task instead;
+    CLIKD_TARGET overrides both (for CI scripts). A remote target needs its [environments.NAME].
+
+    Examples:
+      inv env.switch --target staging
+      inv env.switch            (pick from a menu)
+      inv env.switch -t local
+      clikd env.switch -t production --json
+    """
+    from tasks.core import prompts, targets
+    from tasks.core.errors import UsageError
+    from tasks.core.remote.switch import switch as record
+
+    session = Session()
+    if not target:
+        if not prompts.interactive():
+            raise UsageError(
+                "env.switch needs a target, and there is no terminal to ask in",
+                hint=f"pass one of: {', '.join(targets.TARGETS)}",
+            )
+        current = targets.switched(session.root) or "local"
+        target = prompts.select("Which target should clikd act on?", list(targets.TARGETS), default=current)
+    console.emit(record(session, target), as_json=json)

@@ -51,6 +51,12 @@ class UsageError(ClikdError):
     title = "usage error"
 
 
+class NotLocal(UsageError):
+    """A development-only task (reset, seed, env.start...) was pointed at a remote target."""
+
+    title = "not a development target"
+
+
 class ConfigError(ClikdError):
     """clikd.toml, a local override or a CLIKD_* variable holds something invalid."""
 

@@ -6,6 +6,7 @@ being silently ignored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
@@ -139,6 +140,59 @@ class Development(Section):
     parallel_pulls: int = Field(default=4, ge=1, le=16)
 
 
+REMOTE_TARGETS = ("staging", "production")
+
+
+def _only(table: Iterable[str], allowed: tuple[str, ...], what: str) -> None:
+    import difflib
+
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+            tip = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(f"{key!r} is not a known {what} (expected one of {', '.join(allowed)}){tip}")
+
+
+class RemoteDatabase(Section):
+    """A database of a remote environment, as the bastion host reaches it."""
+
+    host: str
+    port: PortNumber
+    user: str = ""
+    # The password never lives in a file: the name of the variable that holds it.
+    password_env: str = ""
+
+    @field_validator("port")
+    @classmethod
+    def _valid_port(cls, port: int) -> int:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is outside 1..65535")
+        return port
+
+
+class Environment(Section):
+    """A remote target (staging, production): its cluster, its bastion and the databases behind it."""
+
+    kube_context: str | None = None  # default: [deployment] kube_context
+    kubeconfig: str | None = None  # default: [deployment] kubeconfig, then $KUBECONFIG, ~/.kube/config
+    namespace: str = ""  # default: <deployment.namespace_prefix>-<environment>
+    bastion: str = Field(default="", pattern=r"^$|^([^@:\s]+@)?[^@:\s]+(:\d{1,5})?$")  # user@host:port
+    identity_file: str | None = None  # default: the SSH agent, then ~/.ssh/id_*
+    known_hosts: str = "~/.ssh/known_hosts"  # the bastion's host key must be in it
+    connect_timeout: PositiveFloat = 10.0
+    # Names on the remote servers; {project} and {environment} are filled in.
+    database_name: str = "{project}_{role}_{environment}"
+    keyspace: str = "{project}_{environment}"
+    key_prefix: str = "{project}_{environment}:"
+    databases: dict[str, RemoteDatabase] = Field(default_factory=dict)
+
+    @field_validator("databases")
+    @classmethod
+    def _known_kinds(cls, databases: dict[str, RemoteDatabase]) -> dict[str, RemoteDatabase]:
+        _only(databases, ("postgres", "scylla", "keydb"), "database")
+        return databases
+
+
 class Settings(Section):
     project: Project = Project()
     git: Git = Git()
@@ -149,6 +203,13 @@ class Settings(Section):
     clients: Clients = Clients()
     deployment: Deployment = Deployment()
     development: Development = Development()
+    environments: dict[str, Environment] = Field(default_factory=dict)
+
+    @field_validator("environments")
+    @classmethod
+    def _known_environments(cls, environments: dict[str, Environment]) -> dict[str, Environment]:
+        _only(environments, REMOTE_TARGETS, "environment")
+        return environments
 
     @model_validator(mode="after")
     def _dependencies_exist(self) -> Settings:

@@ -255,32 +255,47 @@ def restore_keydb(t: Target, folder: Path) -> str:
 
 
 def dump(t: Target, out: Path) -> DumpReport:
+    """Dump the four stores into ``out``, which appears only once the dump is whole.
+
+    The files are written into a hidden sibling folder and renamed into place after the manifest,
+    so a dump cut short (an error, a dropped tunnel, Ctrl+C) never leaves a folder that looks complete.
+    """
     started = time.perf_counter()
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} is not empty", hint="pick a new folder with --output")
-    out.mkdir(parents=True, exist_ok=True)
-    parts = parallel(
-        {
-            "auth": lambda: dump_postgres(t, "auth", out),
-            "main": lambda: dump_postgres(t, "main", out),
-            "scylla": lambda: dump_scylla(t, out),
-            "keydb": lambda: dump_keydb(t, out),
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        parts = parallel(
+            {
+                "auth": lambda: dump_postgres(t, "auth", work),
+                "main": lambda: dump_postgres(t, "main", work),
+                "scylla": lambda: dump_scylla(t, work),
+                "keydb": lambda: dump_keydb(t, work),
+            }
+        )
+        files = sorted(p for p in work.rglob("*") if p.is_file())
+        manifest = {
+            "format": FORMAT,
+            "tool": "clikd db.dump",
+            "branch": t.branch,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "stores": parts,
+            "checksum": fingerprint(
+                [(str(p.relative_to(work)), base64.b64encode(p.read_bytes()).decode()) for p in files]
+            ),
         }
-    )
-    files = sorted(p for p in out.rglob("*") if p.is_file())
-    manifest = {
-        "format": FORMAT,
-        "tool": "clikd db.dump",
-        "branch": t.branch,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "stores": parts,
-        "checksum": fingerprint(
-            [(str(p.relative_to(out)), base64.b64encode(p.read_bytes()).decode()) for p in files]
-        ),
-    }
-    (out / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+        (work / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return DumpReport(t.branch, str(out), manifest, time.perf_counter() - started)
 
 

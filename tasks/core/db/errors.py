@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.core.errors import ClikdError, Conflict, Unavailable
+from tasks.core.errors import ClikdError, Conflict, NotLocal, Unavailable
+
+__all__ = ["LockTimeout", "MigrationFailed", "MissingDatabase", "NotLocal", "StoreUnavailable"]
 
 
 class MigrationFailed(ClikdError):
@@ -19,7 +21,3 @@ class StoreUnavailable(Unavailable):
 
 class MissingDatabase(ClikdError):
     title = "no such database"
-
-
-class NotLocal(ClikdError):
-    title = "not a development target"

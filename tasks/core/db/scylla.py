@@ -51,11 +51,16 @@ def session(ep: Endpoint, keyspace: str | None = None, *, metadata: bool = False
     from cassandra import ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-    from cassandra.policies import RoundRobinPolicy
+    from cassandra.policies import LoadBalancingPolicy, RoundRobinPolicy, WhiteListRoundRobinPolicy
 
     logging.getLogger("cassandra").setLevel(logging.ERROR)
+    # Through an SSH forward only the forwarded address is reachable: the cluster's other nodes
+    # (system.peers) sit on addresses this machine cannot route to, so the driver must not use them.
+    policy: LoadBalancingPolicy = (
+        WhiteListRoundRobinPolicy([ep.host]) if ep.mode == "remote" else RoundRobinPolicy()
+    )
     profile = ExecutionProfile(
-        load_balancing_policy=RoundRobinPolicy(),
+        load_balancing_policy=policy,
         request_timeout=60,
         consistency_level=ConsistencyLevel.LOCAL_QUORUM,
         serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,

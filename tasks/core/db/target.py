@@ -1,19 +1,22 @@
-"""What the db tasks act on: a branch's three stores, reached from this machine."""
+"""What the db tasks act on: a branch's stores on this machine, or an environment's behind its bastion."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from tasks.core.branch import BranchIdentity
-from tasks.core.db.errors import NotLocal
+from tasks.core.branch import BranchIdentity, glob_escape, identity
 from tasks.core.db.files import STORES, Migration, Source, load
 from tasks.core.session import Session
 from tasks.core.stores import Endpoint, endpoint
+
+if TYPE_CHECKING:
+    from tasks.core.remote.environments import RemoteNames
+    from tasks.core.remote.tunnel import Tunnels
 
 T = TypeVar("T")
 
@@ -25,25 +28,29 @@ class Target:
     postgres: Endpoint
     scylla: Endpoint
     keydb: Endpoint
+    # Set for staging/production: the names on the remote servers, and the SSH forwards that reach them.
+    remote: RemoteNames | None = None
+    tunnels: Tunnels | None = None
 
     @property
     def branch(self) -> str:
+        """The branch, or for a remote target the environment's name."""
         return self.ident.branch
 
     def database(self, role: str) -> str:
-        return self.ident.postgres_db(role)
+        return self.remote.database(role) if self.remote else self.ident.postgres_db(role)
 
     @property
     def keyspace(self) -> str:
-        return self.ident.keyspace
+        return self.remote.keyspace if self.remote else self.ident.keyspace
 
     @property
     def prefix(self) -> str:
-        return self.ident.key_prefix
+        return self.remote.key_prefix if self.remote else self.ident.key_prefix
 
     @property
     def pattern(self) -> str:
-        return self.ident.key_pattern
+        return glob_escape(self.prefix) + "*"
 
     def name_of(self, store: str) -> str:
         if store in ("auth", "main"):
@@ -69,24 +76,61 @@ def for_session(session: Session) -> Target:
 
 def for_branch(session: Session, branch: str) -> Target:
     """The same stores as ``session`` but another branch's names."""
-    from tasks.core.branch import identity
-
     settings = session.config.settings
     ident = identity(branch, project=settings.project.name, main_branch=settings.git.main_branch)
     base = for_session(session)
     return Target(ident, base.root, base.postgres, base.scylla, base.keydb)
 
 
-def require_local(what: str) -> None:
-    """Refuse data-changing development work unless the target is local development.
+@contextmanager
+def opened(session: Session, what: str) -> Iterator[Target]:
+    """The stores ``what`` acts on: the session's target, local or through the bastion's tunnels."""
+    choice = session.target
+    if not choice.remote:
+        yield for_session(session)
+        return
+    from tasks.core.remote import environments as envs
+    from tasks.core.remote.tunnel import forwards, parse_bastion
 
-    The target comes from CLIKD_TARGET (``env.switch`` sets it; local when unset).
-    """
-    chosen = os.environ.get("CLIKD_TARGET", "local").strip().lower() or "local"
-    if chosen != "local":
-        raise NotLocal(
-            f"{what} only runs against local development, and the target is {chosen!r}",
-            hint="switch back with inv env.switch local (or unset CLIKD_TARGET)",
+    settings = session.config.settings
+    name = choice.name
+    env = envs.environment(settings, name)
+    bastion = parse_bastion(env.bastion, name)
+    remotes = {kind: envs.database(settings, name, kind) for kind in envs.KINDS}
+    from tasks.core import console
+
+    console.note(f"tunnelling to {name}'s databases through {bastion}")
+    with forwards(
+        name,
+        bastion,
+        {kind: (db.host, db.port) for kind, db in remotes.items()},
+        identity_file=env.identity_file,
+        known_hosts=env.known_hosts,
+        timeout=env.connect_timeout,
+        what=what,
+    ) as tunnels:
+        local = for_session(session)
+
+        def through(kind: str) -> Endpoint:
+            db = remotes[kind]
+            ep: Endpoint = getattr(local, kind)
+            return replace(
+                ep,
+                host="127.0.0.1",
+                port=tunnels.ports[kind],
+                user=db.user,
+                password=envs.password(db, name, kind),
+                mode="remote",
+            )
+
+        yield Target(
+            ident=identity(name, project=settings.project.name, main_branch=settings.git.main_branch),
+            root=session.root,
+            postgres=through("postgres"),
+            scylla=through("scylla"),
+            keydb=through("keydb"),
+            remote=envs.names(settings, name),
+            tunnels=tunnels,
         )
 
 

@@ -1,0 +1,1 @@
+"""Remote targets (staging and production): SSH tunnels through a bastion, and the cluster view."""
