@@ -120,6 +120,43 @@ class Kube:
             return data.decode("utf-8", "replace")
         return json.loads(data) if data else None
 
+    def stream(
+        self, path: str, *, query: list[tuple[str, Any]] | None = None, connect_timeout: float = 15.0
+    ) -> Any:
+        """GET ``path`` and hand back the open body (a urllib3 response) unread, for long-lived answers
+        such as ``follow=true`` pod logs: iterate ``.stream()``, and ``.shutdown()``/``.release_conn()``
+        it when done. Waits for data without a read timeout; errors as in :meth:`request`."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            verb, url, headers, payload, post = self.api.param_serialize(
+                "GET",
+                path,
+                query_params=query or [],
+                header_params={"Accept": "*/*"},
+                auth_settings=["BearerToken"],
+            )
+            response = self.api.call_api(
+                verb,
+                url,
+                header_params=headers,
+                body=payload,
+                post_params=post,
+                _request_timeout=(connect_timeout, None),
+            )
+        except ApiException as exc:
+            raise _api_error(exc.status, exc.reason, exc.body, "GET", path) from None
+        except (HTTPError, OSError) as exc:
+            raise Unavailable(
+                f"the Kubernetes API server at {self.ref.server} does not answer ({type(exc).__name__})",
+                hint="check the cluster and [deployment] kubeconfig / kube_context; "
+                "for the test control plane run tests/infra/k8s/up",
+            ) from None
+        if not 200 <= response.status < 300:
+            raise _api_error(response.status, response.reason, response.read(), "GET", path)
+        return response.response
+
     # ------------------------------------------------------------------ objects
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         try:

@@ -1,0 +1,82 @@
+"""How a remote target's status looks to a person (Rich), in the style of the local env.status view."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tasks.core import console
+from tasks.core.remote.cluster import (
+    DEGRADED,
+    HEALTHY,
+    PROGRESSING,
+    SCALED_TO_ZERO,
+    ClusterStatus,
+    DeploymentStatus,
+    PodStatus,
+)
+from tasks.core.stack.views import human_age
+
+HEALTH_STYLE = {HEALTHY: "green", PROGRESSING: "cyan", DEGRADED: "bold red", SCALED_TO_ZERO: "dim"}
+PHASE_STYLE = {"Running": "green", "Succeeded": "dim", "Pending": "yellow", "Failed": "red"}
+
+
+def _slot(dep: DeploymentStatus) -> Text | str:
+    if dep.slot is None:
+        return "—"
+    if dep.active:
+        return Text(f"{dep.slot} (live)", style="bold")
+    return Text(f"{dep.slot} (idle)" if dep.active is False else dep.slot, style="dim")
+
+
+def _pod_ready(pod: PodStatus) -> Text:
+    return Text(f"{pod.ready_containers}/{pod.containers}", style="green" if pod.ready else "yellow")
+
+
+@console.renders(ClusterStatus)
+def _status(snap: ClusterStatus) -> RenderableType:
+    head = Table.grid(padding=(0, 2))
+    head.add_row("environment", Text(snap.environment, style="bold"))
+    head.add_row("namespace", snap.namespace)
+    head.add_row("cluster", snap.server)
+    if snap.active_slot:
+        head.add_row("live slot", Text(snap.active_slot, style="bold"))
+    slotted = any(d.slot for d in snap.deployments)
+    deployments = Table(title="deployments", title_justify="left")
+    columns = ["service", "deployment", *(["slot"] if slotted else []), "image", "ready", "up-to-date"]
+    columns += ["available", "age", "health"]
+    numeric = ("ready", "up-to-date", "available")
+    for col in columns:
+        deployments.add_column(col, justify="right" if col in numeric else "left")
+    for d in snap.deployments:
+        ready_style = "green" if d.ready >= d.desired else "yellow"
+        deployments.add_row(
+            d.service,
+            d.name,
+            *([_slot(d)] if slotted else []),
+            "\n".join(d.images),
+            Text(f"{d.ready}/{d.desired}", style=ready_style),
+            str(d.updated),
+            str(d.available),
+            human_age(d.age_s),
+            Text(d.health, style=HEALTH_STYLE.get(d.health, "")),
+        )
+    pods = Table(title="pods", title_justify="left")
+    for col in ("pod", "service", "phase", "ready", "restarts", "node", "age", "last reason"):
+        pods.add_column(col, justify="right" if col in ("ready", "restarts") else "left")
+    for p in snap.pods:
+        pods.add_row(
+            p.name,
+            p.service or "—",
+            Text(p.phase, style=PHASE_STYLE.get(p.phase, "")),
+            _pod_ready(p),
+            Text(str(p.restarts), style="yellow" if p.restarts else ""),
+            p.node or "—",
+            human_age(p.age_s),
+            Text(p.reason or "—", style="red" if p.reason else "dim"),
+        )
+    parts: list[RenderableType] = [head, deployments, pods]
+    parts.extend(Text(f"hint: {h}", style="yellow") for h in snap.hints)
+    parts.append(Text(f"taken {snap.taken_at}", style="dim"))
+    return Group(*parts)
