@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from invoke.context import Context
 
 from tasks.core import console
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
 
+if TYPE_CHECKING:
+    from tasks.core.deploy.flow import Plan
+    from tasks.core.deploy.kube import Kube
+    from tasks.core.deploy.model import BuiltImage
+
 TIMEOUT_HELP = "seconds to wait for the rollouts (default: [deployment] rollout_timeout)"
-TAG_HELP = "image tag for every service (default: the commit's first 12 characters)"
+TAG_HELP = (
+    "image tag for every service (default: the commit's first 12 characters); when services are built "
+    "([services.*.build]), the tag they are pushed under, and the others keep their configured image"
+)
 FORCE_HELP = "deploy even when pre-deployment checks fail (recorded in the release)"
+NO_BUILD_HELP = (
+    "do not build the services that have [services.*.build]: deploy their images already pushed "
+    "under the tag (--tag, default: the commit)"
+)
 
 
 def _show(renderable: object, as_json: bool) -> None:
@@ -19,7 +33,41 @@ def _show(renderable: object, as_json: bool) -> None:
         console.err.print(renderable)
 
 
-@clikd_task(help={"tag": TAG_HELP, "timeout": TIMEOUT_HELP, "force": FORCE_HELP})
+def _plan(session: Session, kube: Kube, environment: str, *, tag: str, no_build: bool) -> tuple[Plan, bool]:
+    """The plan, and whether this deploy builds images (some service has a build section, no --no-build).
+
+    Building tags the images with the commit (``-dirty`` for a changed tree, which production refuses).
+    """
+    from dataclasses import replace
+
+    from tasks.core.deploy import build, flow
+
+    building = not no_build and bool(build.buildable(session.config.settings))
+    if not building:
+        return flow.make_plan(session, kube, environment, tag=tag or None), False
+    source = build.source(session)
+    if environment == "production":
+        build.refuse_dirty_production(source)
+    plan = flow.make_plan(session, kube, environment, tag=tag or source.tag)
+    return replace(plan, release=build.planned(session.config.settings, plan.release)), True
+
+
+def _build(session: Session, plan: Plan) -> tuple[Plan, list[BuiltImage]]:
+    from dataclasses import replace
+
+    from tasks.core.deploy import build
+
+    release, built = build.build_and_push(session, plan.release, progress=console.note)
+    return replace(plan, release=release), built
+
+
+def _finish(result: Any, built: list[BuiltImage]) -> Any:
+    from dataclasses import replace
+
+    return replace(result, built=built) if built else result
+
+
+@clikd_task(help={"tag": TAG_HELP, "timeout": TIMEOUT_HELP, "force": FORCE_HELP, "no-build": NO_BUILD_HELP})
 def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
     c: Context,
     tag: str = "",
@@ -27,38 +75,38 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     force: bool = False,
     yes: bool = False,
     json: bool = False,
+    no_build: bool = False,
 ) -> None:
     """Deploy the checked-out commit to staging and wait until it is healthy.
 
-    Renders k8s/ for staging, validates every object with the API server's dry run, applies them
-    (server-side apply, field manager clikd), waits for each rollout by kubectl's rules, smoke-tests
-    each service through the API server's service proxy and records the release in the cluster.
+    Services with [services.*.build] in clikd.toml are built from their Dockerfiles first, tagged
+    with the commit (-dirty for a changed tree) and pushed to [registry]; the Deployments run the
+    pushed digests (--no-build skips this). Then it renders k8s/ for staging, validates every object
+    with the API server's dry run, applies them (server-side apply, field manager clikd), waits for
+    each rollout by kubectl's rules, smoke-tests each service through the API server's service
+    proxy and records the release (with the images built) in the cluster.
     Warnings from the pre-deployment checks are shown; failed checks stop it unless --force.
 
     Examples:
       inv deploy.staging
-      inv deploy.staging --tag 1f2e3d4c5b6a --yes
+      inv deploy.staging --tag 1f2e3d4c5b6a --no-build --yes
       clikd deploy.staging --yes --json --timeout 600
     """
     from tasks.core.deploy import checks as checks_mod
     from tasks.core.deploy import flow, views
-    from tasks.core.errors import CheckFailed
     from tasks.core.prompts import confirm
 
     session = Session()
     kube = flow.open_cluster(session)
-    plan = flow.make_plan(session, kube, "staging", tag=tag or None)
+    plan, building = _plan(session, kube, "staging", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
     _show(views.plan_view(plan, report), json)
     if report.failed and not force:
-        raise CheckFailed(
-            f"{len(report.failed)} pre-deployment check(s) failed",
-            hint="fix them, or pass --force (recorded in the release)",
-            details=[f"{c.name}: {c.detail}" for c in report.failed],
-        )
+        raise checks_mod.ChecksFailed(report, f"{len(report.failed)} pre-deployment check(s) failed")
     confirm(f"Deploy {plan.release.tag} to {plan.target.namespace}?", assume_yes=yes)
+    plan, built = _build(session, plan) if building else (plan, [])
     result = flow.deploy(session, kube, plan, checks=report, timeout=timeout or None, progress=console.note)
-    console.emit(result, as_json=json)
+    console.emit(_finish(result, built), as_json=json)
 
 
 @clikd_task(
@@ -67,6 +115,7 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
         "timeout": TIMEOUT_HELP,
         "force": FORCE_HELP,
         "confirm": "type the environment name here to confirm without a terminal: --confirm=production",
+        "no-build": NO_BUILD_HELP,
     }
 )
 def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
@@ -77,6 +126,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     yes: bool = False,
     confirm: str = "",
     json: bool = False,
+    no_build: bool = False,
 ) -> None:
     """Deploy to production, blue/green: the new slot goes live only once it is healthy.
 
@@ -84,7 +134,9 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     --force), then type 'production'. Without a terminal it needs --yes --confirm=production. Takes
     the deploy lock, runs the migrations job (expand), deploys the idle slot, waits, smoke-tests it
     through its preview Services, then switches the public Services, tests them again and runs the
-    migrations job (contract; a failure is reported, not switched back). The old slot stays up for
+    migrations job (contract; a failure is reported and exits 1, and the new slot stays live).
+    Services with [services.*.build] are built and pushed first, as for staging; a tree with
+    uncommitted changes is refused (its images would not match the commit). The old slot stays up for
     `inv deploy.rollback` during [deployment] rollback_window; the next deploy scales it to 0 after that.
 
     Examples:
@@ -94,7 +146,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     """
     from tasks.core.deploy import checks as checks_mod
     from tasks.core.deploy import flow, views
-    from tasks.core.errors import CheckFailed, ConfirmationRequired
+    from tasks.core.errors import ConfirmationRequired
     from tasks.core.prompts import confirm as ask
     from tasks.core.prompts import interactive, type_to_confirm
 
@@ -107,21 +159,28 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
         type_to_confirm("Deploying to production.", "production", given=confirm, flag="--confirm")
     session = Session()
     kube = flow.open_cluster(session)
-    plan = flow.make_plan(session, kube, "production", tag=tag or None)
+    plan, building = _plan(session, kube, "production", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
     _show(views.plan_view(plan, report), json)
     if report.failed and not force:
-        raise CheckFailed(
-            f"{len(report.failed)} pre-deployment check(s) failed; production needs all to pass",
-            hint="fix them, or pass --force (recorded in the release)",
-            details=[f"{c.name}: {c.detail}" for c in report.failed],
+        raise checks_mod.ChecksFailed(
+            report, f"{len(report.failed)} pre-deployment check(s) failed; production needs all to pass"
         )
     ask(f"Deploy {plan.release.tag} to production ({plan.target.namespace})?", assume_yes=yes)
     type_to_confirm(
         "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
     )
-    result = flow.deploy(session, kube, plan, checks=report, timeout=timeout or None, progress=console.note)
-    console.emit(result, as_json=json)
+    plan, built = _build(session, plan) if building else (plan, [])
+    try:
+        result = flow.deploy(
+            session, kube, plan, checks=report, timeout=timeout or None, progress=console.note
+        )
+    except flow.ContractFailed as failed:
+        failed.result = _finish(failed.result, built)
+        if not json:  # --json prints the result inside the error document
+            console.emit(failed.result)
+        raise
+    console.emit(_finish(result, built), as_json=json)
 
 
 @clikd_task(help={"env": "only this environment: staging or production (default: both)"})

@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tasks.core.config.schema import Settings
 from tasks.core.deploy import releases, rollout
@@ -196,6 +197,71 @@ def _smoke_or_fail(results: list[SmokeResult], where: str) -> None:
         )
 
 
+class ContractFailed(ClikdError):
+    """The new slot went live, then the contract migrations Job failed (nothing is switched back).
+
+    Carries the deploy's result; ``--json`` prints it under ``result`` with the error.
+    """
+
+    title = "contract migrations failed"
+
+    def __init__(self, result: DeployResult, message: str, hint: str, details: list[str]) -> None:
+        super().__init__(message, hint, details=details)
+        self.result = result
+
+    def to_dict(self) -> dict[str, object]:
+        import json
+
+        from tasks.core.console import dumps
+
+        return {**super().to_dict(), "result": json.loads(dumps(self.result))}
+
+
+LOG_LINES = 10  # a failed Job's pod log lines shown with its error
+
+
+def job_diagnosis(kube: Kube, namespace: str, name: str) -> tuple[str, list[str]]:
+    """Why Job ``name`` failed: (its Failed condition, its pods' reasons, log tails and events)."""
+    job = kube.get("Job", name, namespace) or {}
+    failed: dict[str, Any] = next(
+        (c for c in job.get("status", {}).get("conditions", []) if c.get("type") == "Failed"),
+        {},
+    )
+    why = ": ".join(p for p in (failed.get("reason"), failed.get("message")) if p) or "no reason given"
+    details: list[str] = []
+    pods = kube.list("Pod", namespace, labels=f"job-name={name}")
+    pods.sort(key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
+    for pod in pods[-2:]:
+        problem = rollout.pod_problem(pod)
+        details.append(
+            f"pod {problem.pod} ({problem.phase}): {'; '.join(problem.reasons) or 'no reason reported'}"
+        )
+    if pods:  # the last attempt's log (earlier attempts ran the same command)
+        details += _log_tail(kube, namespace, pods[-1]["metadata"]["name"])
+    details += [
+        f"event: {e}"
+        for e in rollout.recent_events(kube, namespace, {name, *(p["metadata"]["name"] for p in pods)})
+    ]
+    return why, details
+
+
+def _log_tail(kube: Kube, namespace: str, pod: str) -> list[str]:
+    try:
+        text = kube.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+            query=[("tailLines", LOG_LINES)],
+            raw=True,
+            timeout=5.0,
+        )
+    except ClikdError as exc:
+        return [f"  (its log cannot be read: {exc.message})"]
+    lines = [line for line in str(text).splitlines() if line.strip()][-LOG_LINES:]
+    if not lines:
+        return ["  (its log is empty)"]
+    return [f"  log: {line}" for line in lines]
+
+
 def _wait_job(
     kube: Kube,
     namespace: str,
@@ -215,39 +281,35 @@ def _wait_job(
             progress(f"migrations job {name} completed")
             return
         if "Failed" in conditions:
-            why = conditions["Failed"].get("message") or conditions["Failed"].get("reason", "")
-            raise Unhealthy(f"migrations job {name} failed: {why}", hint=hint)
+            why, details = job_diagnosis(kube, namespace, name)
+            raise Unhealthy(f"migrations job {name} failed: {why}", hint=hint, details=details)
         if time.monotonic() >= deadline:
-            raise Unhealthy(f"migrations job {name} did not finish in {timeout:.0f}s", hint=hint)
+            _why, details = job_diagnosis(kube, namespace, name)
+            raise Unhealthy(
+                f"migrations job {name} did not finish in {timeout:.0f}s", hint=hint, details=details
+            )
         time.sleep(0.5)
 
 
 def _contract(
     kube: Kube, renderer: Renderer, release: Release, slot: str, *, limit: float, progress: Progress
-) -> str | None:
-    """Run the contract migrations Job after the switch; its outcome, or None without migrations.
+) -> tuple[str | None, list[str]]:
+    """Run the contract migrations Job after the switch: (its outcome or None without migrations, details).
 
     A failure does not switch back (the new slot already serves): it is reported and recorded.
     """
     job = renderer.migrations_job(release.revision, slot, phase="contract")
     if job is None:
-        return None
+        return None, []
     name = job["metadata"]["name"]
     progress(f"running migrations (contract) as job {name}")
     try:
         kube.apply(job)
-        _wait_job(
-            kube,
-            release.namespace,
-            name,
-            limit,
-            progress,
-            hint=f"slot {slot} is live and stays live; fix the contract migration and re-run job {name}",
-        )
+        _wait_job(kube, release.namespace, name, limit, progress)
     except ClikdError as exc:
         progress(f"WARNING: {exc.message}; slot {slot} stays live (no switch back)")
-        return f"failed: {exc.message}"
-    return "completed"
+        return f"failed: {exc.message}", exc.details
+    return "completed", []
 
 
 # ---------------------------------------------------------------------------- deploy
@@ -297,6 +359,7 @@ def deploy(
             forced=checks.forced,
             note=note,
             rollback_of=rollback_of,
+            built=dict(plan.release.built),
         )
         try:
             if target.strategy == "blue-green":
@@ -326,7 +389,22 @@ def deploy(
             release.note = (note + "; " if note else "") + exc.message
             releases.record(kube, release, [], keep=settings.deployment.history_limit)
             raise
-        return replace(result, took_over_lock=lock.took_over, seconds=round(time.monotonic() - started, 2))
+        result = replace(result, took_over_lock=lock.took_over, seconds=round(time.monotonic() - started, 2))
+    if release.contract and release.contract.startswith("failed"):
+        job = f"migrate-r{release.revision}-contract"
+        raise ContractFailed(
+            result,
+            f"revision {release.revision} is live on slot {release.slot}, but the contract migrations "
+            f"failed ({release.contract.removeprefix('failed: ')})",
+            hint=(
+                f"slot {release.slot} serves and stays live (the contract phase runs after the switch, "
+                f"so nothing is switched back, and the old slot can still take traffic with "
+                f"deploy.rollback); fix the contract migration, then deploy again or run it by hand "
+                f"with --phase contract. The failed job is {target.namespace}/{job}."
+            ),
+            details=result.contract_details,
+        )
+    return result
 
 
 def _rolling(
@@ -422,7 +500,9 @@ def _blue_green(
     mark_idle(kube, settings, target.namespace, slot, old)
     release.status = "deployed"
     release.slot = slot
-    release.contract = _contract(kube, renderer, release, slot, limit=limit, progress=progress)
+    release.contract, contract_details = _contract(
+        kube, renderer, release, slot, limit=limit, progress=progress
+    )
     if contract_job is not None:
         applied.append(f"Job/{contract_job['metadata']['name']}")
         outcome = f"contract migrations {release.contract}"
@@ -441,6 +521,7 @@ def _blue_green(
         results + after,
         switched=f"{old or '(none)'} -> {slot}",
         scaled_down=scaled_down,
+        contract_details=contract_details,
     )
 
 

@@ -33,6 +33,21 @@ class ReleaseInput:
     commit: str
     tag: str
     images: dict[str, str]
+    # Services built from their Dockerfiles for this release: service -> the tag pushed
+    # (``host/namespace/service:tag``); their ``images`` entry is then the pushed digest.
+    built: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """One service image built from its Dockerfile and pushed."""
+
+    service: str
+    reference: str  # host/namespace/service:tag, as pushed
+    image: str  # host/namespace/service@sha256:..., what the Deployments run
+    digest: str
+    build_seconds: float
+    push_seconds: float
 
 
 class CheckState(StrEnum):
@@ -47,6 +62,8 @@ class Check:
     state: CheckState
     detail: str
     hint: str | None = None
+    checked: str = ""  # what the check looked at (a path, a socket, a database)
+    seconds: float = 0.0  # how long it took
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,7 @@ class Release:
     note: str = ""
     rollback_of: int | None = None
     contract: str | None = None  # blue/green: "completed" or "failed: <why>" of the contract migrations Job
+    built: dict[str, str] = field(default_factory=dict)  # service -> tag pushed (images holds the digest)
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,8 @@ class DeployResult:
     seconds: float = 0.0
     scaled_down: list[str] = field(default_factory=list)  # idle-slot Deployments past the rollback window
     scaled_up: list[str] = field(default_factory=list)  # rollback: the slot's Deployments brought back
+    built: list[BuiltImage] = field(default_factory=list)  # images built and pushed for this deploy
+    contract_details: list[str] = field(default_factory=list)  # a failed contract Job: pods, logs, events
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,15 @@ def to_dict(release: Release) -> dict[str, Any]:
 def from_configmap(cm: Obj) -> Release:
     doc = json.loads(cm.get("data", {}).get("release.json", "{}"))
     checks = [
-        Check(c["name"], CheckState(c["state"]), c["detail"], c.get("hint")) for c in doc.get("checks", [])
+        Check(
+            c["name"],
+            CheckState(c["state"]),
+            c["detail"],
+            c.get("hint"),
+            checked=c.get("checked", ""),
+            seconds=float(c.get("seconds", 0.0)),
+        )
+        for c in doc.get("checks", [])
     ]
     return Release(
         revision=int(doc["revision"]),
@@ -133,4 +141,5 @@ def from_configmap(cm: Obj) -> Release:
         note=doc.get("note", ""),
         rollback_of=doc.get("rollback_of"),
         contract=doc.get("contract"),
+        built=dict(doc.get("built", {})),
     )

@@ -39,10 +39,20 @@ def checks_view(report: ChecksReport) -> RenderableType:
     table.add_column("result")
     table.add_column("detail")
     table.add_column("to do")
+    table.add_column("took", justify="right")
     for check in report.checks:
+        detail = Text(check.detail)
+        if check.checked:
+            detail.append(f"\n{check.checked}", style="dim")
         table.add_row(
-            check.name, Text(check.state.value, style=STYLE[check.state]), check.detail, check.hint or ""
+            check.name,
+            Text(check.state.value, style=STYLE[check.state]),
+            detail,
+            check.hint or "",
+            f"{check.seconds:.2f}s",
         )
+    if report.forced and report.failed:
+        table.caption = "--force: deploying despite the failed checks (recorded in the release)"
     return table
 
 
@@ -56,6 +66,12 @@ def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
         lines.append(f"slots: live {plan.active_slot or '(none)'}, deploying to {plan.next_slot}\n")
     current = f"revision {plan.current_revision}" if plan.current_revision else "nothing yet"
     lines.append(f"currently deployed: {current}\n")
+    if plan.release.built:
+        its = "its Dockerfile" if len(plan.release.built) == 1 else "their Dockerfiles"
+        lines.append(
+            f"builds {', '.join(plan.release.built)} from {its} and pushes to the registry "
+            "(the Deployments get the pushed digests)\n"
+        )
     table = Table(box=None, show_header=True, pad_edge=False)
     table.add_column("service")
     table.add_column("now")
@@ -73,7 +89,8 @@ def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
 def deploy_view(result: DeployResult) -> RenderableType:
     r = result.release
     head = Text()
-    head.append("✓ ", style="bold green")
+    contract_failed = bool(r.contract and r.contract.startswith("failed"))
+    head.append("! " if contract_failed else "✓ ", style="bold yellow" if contract_failed else "bold green")
     head.append(f"{result.environment} revision {r.revision}", style="bold")
     head.append(f" in {result.namespace} ({result.seconds:.1f}s)")
     if result.switched:
@@ -85,7 +102,11 @@ def deploy_view(result: DeployResult) -> RenderableType:
     if result.scaled_up:
         head.append(f"\nscaled back up for the rollback: {', '.join(result.scaled_up)}")
     if r.note:
-        head.append(f"\n{r.note}", style="dim")
+        head.append(f"\n{r.note}", style="yellow" if contract_failed else "dim")
+    for b in result.built:
+        head.append(
+            f"\nbuilt {b.reference} in {b.build_seconds:.1f}s, pushed in {b.push_seconds:.1f}s", style="dim"
+        )
     table = Table(box=None, pad_edge=False)
     table.add_column("service")
     table.add_column("image")
