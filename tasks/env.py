@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 
 from tasks.core import console
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
+
+if TYPE_CHECKING:
+    from tasks.core.deploy.kube import Kube
 
 
 @clikd_task(
@@ -108,34 +114,67 @@ def stop(  # noqa: PLR0917  (Invoke flags)
     console.emit(result, as_json=json)
 
 
-@clikd_task(help={"watch": "re-render every 2 seconds until Ctrl+C"})
-def status(c: Context, branch: str = "", watch: bool = False, json: bool = False) -> None:
+ENV_HELP = "the target of this run: local, staging or production (default: the one env.switch chose)"
+
+
+def _cluster(session: Session) -> tuple[Kube, str]:
+    """The Kubernetes API and namespace of the session's remote target."""
+    from tasks.core.deploy.kube import connect
+    from tasks.core.remote.environments import kube_access, namespace
+
+    settings = session.config.settings
+    name = session.target.name
+    kubeconfig, context = kube_access(settings, name)
+    return connect(kubeconfig, context), namespace(settings, name)
+
+
+@clikd_task(help={"watch": "re-render every 2 seconds until Ctrl+C", "env": ENV_HELP})
+def status(c: Context, branch: str = "", watch: bool = False, env: str = "", json: bool = False) -> None:
     """Show the branch's stack: services, databases, git and Docker, with hints for what is unhealthy.
 
     Per service: state, health (probed now), host port, probe latency, uptime, memory and CPU; per
-    database: health, size and the connection string (password hidden).
+    database: health, size and the connection string (password hidden). Against staging or
+    production: the Deployments and pods of its namespace, read from the Kubernetes API.
 
     Examples:
       inv env.status
       inv env.status --watch
+      inv env.status --env staging
       clikd env.status --branch feat/x --json
     """
-    from tasks.core.stack import views
-    from tasks.core.stack.status import snapshot
+    session = Session(branch=branch, env=env)
+    take: Callable[[], object]
+    if session.target.remote:
+        from tasks.core.remote import cluster
+        from tasks.core.remote import views as remote_views  # noqa: F401  (registers the view)
 
-    session = Session(branch=branch)
+        kube, namespace = _cluster(session)
+        settings, name = session.config.settings, session.target.name
+
+        def take() -> object:
+            return cluster.status(kube, namespace, environment=name, settings=settings)
+
+    else:
+        from tasks.core.stack import views  # noqa: F401  (registers the views)
+        from tasks.core.stack.status import snapshot
+
+        def take() -> object:
+            return snapshot(session)
+
     if not watch:
-        console.emit(snapshot(session), as_json=json)
+        console.emit(take(), as_json=json)
         return
     import time
 
     from rich.live import Live
 
+    from tasks.core.console import view_of
+
     try:
-        with Live(views.render(snapshot(session)), console=console.out, auto_refresh=False) as live:
+        with Live(view_of(take()), console=console.out, auto_refresh=False) as live:
             while True:
                 time.sleep(2)
-                live.update(views.render(snapshot(session)), refresh=True)
+                live.update(view_of(take()), refresh=True)
     except KeyboardInterrupt:
         return  # leaving the watch is the normal way to end it
 
@@ -161,16 +200,19 @@ def logs(  # noqa: PLR0917  (Invoke flags)
     follow: bool = False,
     export: str = "",
     branch: str = "",
+    env: str = "",
     json: bool = False,
 ) -> None:
     """Show the branch's container logs, one coloured prefix per service, in timestamp order.
 
-    Levels come from JSON logs and common text formats; a line without one counts as INFO.
+    Levels come from JSON logs and common text formats; a line without one counts as INFO. Against
+    staging or production: the logs of the namespace's pods, read from the Kubernetes API.
 
     Examples:
       inv env.logs --service api,auth --level warn --tail 50
       inv env.logs --grep 'timeout|refused' --since 10m
       inv env.logs --follow --service realtime
+      inv env.logs --env production --service api --level error --since 1h
       clikd env.logs --level error --export errors.jsonl
     """
     import sys
@@ -178,13 +220,34 @@ def logs(  # noqa: PLR0917  (Invoke flags)
     from tasks.core.stack import logs as stack_logs
     from tasks.core.stack.views import LogPrinter
 
-    session = Session(branch=branch)
+    session = Session(branch=branch, env=env)
     filters = stack_logs.make_filters(service, level, grep)
     after = stack_logs.parse_since(since)
     last = None if tail < 0 else tail
     colour = sys.stdout.isatty() and not console.out.no_color
+    if session.target.remote:
+        from tasks.core.remote import cluster
+
+        kube, namespace = _cluster(session)
+
+        def collect() -> list[stack_logs.LogLine]:
+            return cluster.collect(kube, namespace, filters=filters, since=after, tail=last)
+
+        def stream(on_lines: Callable[[list[stack_logs.LogLine]], None]) -> None:
+            cluster.follow(kube, namespace, filters=filters, since=after, tail=last, on_lines=on_lines)
+
+        labels = sorted({t.label for t in cluster.targets(kube, namespace, filters)})
+    else:
+
+        def collect() -> list[stack_logs.LogLine]:
+            return stack_logs.collect(session, filters=filters, since=after, tail=last)
+
+        def stream(on_lines: Callable[[list[stack_logs.LogLine]], None]) -> None:
+            stack_logs.follow(session, filters=filters, since=after, tail=last, on_lines=on_lines)
+
+        labels = sorted(filters.services)
     if not follow:
-        lines = stack_logs.collect(session, filters=filters, since=after, tail=last)
+        lines = collect()
         printer = LogPrinter(sorted({ln.service for ln in lines}), colour=colour, as_json=json, export=export)
         try:
             if lines:
@@ -194,9 +257,9 @@ def logs(  # noqa: PLR0917  (Invoke flags)
         if export:
             console.note(f"wrote {len(lines)} lines to {export}")
         return
-    printer = LogPrinter(sorted(filters.services) or [], colour=colour, as_json=json, export=export)
+    printer = LogPrinter(labels, colour=colour, as_json=json, export=export)
     try:
-        stack_logs.follow(session, filters=filters, since=after, tail=last, on_lines=printer)
+        stream(printer)
     except KeyboardInterrupt:
         pass  # Ctrl+C is how a follow ends
     finally:

@@ -88,12 +88,16 @@ def emit(result: Any, *, as_json: bool = False) -> None:
         sys.stdout.write(dumps(result) + "\n")
         sys.stdout.flush()
         return
+    _consoles()[0].print(view_of(result))
+
+
+def view_of(result: Any) -> RenderableType:
+    """What a person sees of ``result``: its registered view, else its JSON."""
     for kind in type(result).__mro__:
         view = _VIEWS.get(kind)
         if view is not None:
-            _consoles()[0].print(view(result))
-            return
-    _consoles()[0].print(dumps(result))
+            return view(result)
+    return dumps(result)
 
 
 def note(message: str) -> None:
