@@ -209,7 +209,7 @@ def _timed(fn: CheckFn, session: Session) -> Check:
             f"not checked: the check failed ({type(exc).__name__}: {exc})",
             hint="run it again; report it if it persists",
         )
-    return replace(check, seconds=round(time.perf_counter() - started, 3))
+    return replace(check, seconds=round(time.perf_counter() - started, 4))
 
 
 class ChecksFailed(CheckFailed):

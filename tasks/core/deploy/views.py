@@ -49,7 +49,7 @@ def checks_view(report: ChecksReport) -> RenderableType:
             Text(check.state.value, style=STYLE[check.state]),
             detail,
             check.hint or "",
-            f"{check.seconds:.2f}s",
+            f"{check.seconds:.2f}s" if check.seconds >= 0.1 else f"{check.seconds * 1000:.1f}ms",
         )
     if report.forced and report.failed:
         table.caption = "--force: deploying despite the failed checks (recorded in the release)"
