@@ -249,3 +249,16 @@ def test_a_failing_contract_job_keeps_the_new_slot_live_and_says_why(
     assert latest.contract is not None and latest.contract.startswith("failed: ")
     assert "contract migrations failed" in latest.note
     assert (previous.revision, previous.status) == (1, "superseded")
+
+
+def test_a_refused_registry_login_says_pushing_needs_write_access(
+    project: Project, kube: Kube, tmp_path: Path
+) -> None:
+    _with_build(project, f"FROM {BASE_IMAGE}\n")
+    env = {**_env(project, tmp_path), "CLIKD_TESTBED_REGISTRY_PASSWORD": "not-the-password"}
+    refused = _inv(project, env, "deploy.staging", "--yes")
+    assert refused.returncode == ExitCode.FAILURE, refused.stderr
+    assert "Traceback" not in refused.stderr and "not-the-password" not in refused.stderr
+    assert "registry login failed" in refused.stderr
+    assert "can push to 127.0.0.1:5000 (write access" in refused.stderr
+    assert kube.get("Namespace", project.namespace("staging")) is None

@@ -117,14 +117,21 @@ def build_and_push(
 ) -> tuple[ReleaseInput, list[BuiltImage]]:
     """Build and push every service of ``release.built``; the release with the pushed digests."""
     from tasks.core.stack import engine
-    from tasks.core.stack.registry import login
+    from tasks.core.stack.registry import RegistryLoginFailed, login
 
     settings = session.config.settings
     builds = buildable(settings)
     contexts = {name: _paths(session.root, name, builds[name]) for name in release.built}
     client = engine.connect(timeout=600)
     host = settings.registry.host
-    creds = login(client, settings.registry, host)
+    try:
+        creds = login(client, settings.registry, host)
+    except RegistryLoginFailed as exc:  # its hint speaks of pulls; pushing needs write access
+        exc.hint = (
+            f"set {settings.registry.token_env} to a token that can push to {host} (write access, e.g. "
+            f"write:packages on GHCR), or docker login {host}; --no-build deploys images pushed earlier"
+        )
+        raise
     if creds.source:
         progress(f"registry {host}: logged in with {creds.source}")
     images = dict(release.images)
