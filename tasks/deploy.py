@@ -97,7 +97,7 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     from tasks.core.prompts import confirm
 
     session = Session()
-    kube = flow.open_cluster(session)
+    kube = flow.open_cluster(session, "staging")
     plan, building = _plan(session, kube, "staging", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
     _show(views.plan_view(plan, report), json)
@@ -158,7 +158,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     if confirm:  # a wrong name stops here, before anything is looked at or changed
         type_to_confirm("Deploying to production.", "production", given=confirm, flag="--confirm")
     session = Session()
-    kube = flow.open_cluster(session)
+    kube = flow.open_cluster(session, "production")
     plan, building = _plan(session, kube, "production", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
     _show(views.plan_view(plan, report), json)
@@ -197,11 +197,16 @@ def status(c: Context, env: str = "", json: bool = False) -> None:
     """
     from tasks.core.deploy import flow, views  # noqa: F401  (views registers the renderers)
     from tasks.core.deploy import status as status_mod
+    from tasks.core.deploy.model import StatusReport
 
     session = Session()
-    kube = flow.open_cluster(session)
     environments = [env] if env else ["staging", "production"]
-    console.emit(status_mod.status(session, kube, environments), as_json=json)
+    # Each environment on its own cluster when clikd.toml gives it one ([environments.NAME]).
+    parts = [status_mod.status(session, flow.open_cluster(session, e), [e]) for e in environments]
+    report = StatusReport(
+        parts[0].cluster, [env_status for part in parts for env_status in part.environments]
+    )
+    console.emit(report, as_json=json)
 
 
 @clikd_task(
@@ -239,7 +244,7 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
     from tasks.core.prompts import type_to_confirm
 
     session = Session()
-    kube = flow.open_cluster(session)
+    kube = flow.open_cluster(session, env)
     target = target_for(session.config.settings, Layout(session.root), env)
     chosen, current = flow.rollback_target(kube, target.namespace, to or None)
     if not json:

@@ -7,7 +7,6 @@ then ``CLIKD_TARGET`` (what CI scripts set), then the switched target, then loca
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,8 @@ def parse(raw: str, where: str) -> str:
     name = raw.strip().lower()
     if name in TARGETS:
         return name
+    import difflib
+
     near = difflib.get_close_matches(name, TARGETS, n=1, cutoff=0.5)
     hint = f"did you mean {near[0]!r}? " if near else ""
     raise UsageError(

@@ -34,6 +34,7 @@ namespace = "{namespace}"
 """
         (root / "clikd.toml").write_text(config)
         shutil.copytree(REPO / "migrations", root / "migrations")
+        shutil.copytree(REPO / "k8s", root / "k8s")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLIKD_")}
         self.env.update(
             CLIKD_CONFIG=str(root / "clikd.toml"), CLIKD_NO_PROMPT="1", COLUMNS="200", NO_COLOR="1"
@@ -112,3 +113,12 @@ def test_env_start_says_it_is_local_only(tmp_path: Path, kube: Kube) -> None:
     assert checkout.inv("env.switch", "-t", "staging").returncode == 0
     done = checkout.inv("env.stop", "--json")  # nothing runs: a no-op stop, and the note
     assert "target: local" in done.stderr and "switched target staging" in done.stderr
+
+
+def test_deploy_status_uses_the_environment_namespace_and_cluster(staging: Checkout, namespace: str) -> None:
+    # [environments.staging] names the namespace and the kube context; deploy reads them as env.status does.
+    done = staging.inv("deploy.status", "--env", "staging", "--json")
+    assert done.returncode == 0, done.stderr
+    (env,) = json.loads(done.stdout)["environments"]
+    assert (env["environment"], env["namespace"], env["exists"]) == ("staging", namespace, True)
+    assert {s["service"] for s in env["services"]} == {"api", "auth"}

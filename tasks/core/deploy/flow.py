@@ -57,9 +57,14 @@ class Plan:
     )
 
 
-def open_cluster(session: Session) -> Kube:
-    deployment = session.config.settings.deployment
-    return connect(deployment.kubeconfig, deployment.kube_context)
+def open_cluster(session: Session, environment: str | None = None) -> Kube:
+    """The cluster of ``environment``: its [environments.NAME] kubeconfig/context, else [deployment]'s."""
+    from tasks.core.remote.environments import kube_access
+
+    settings = session.config.settings
+    if environment:
+        return connect(*kube_access(settings, environment))
+    return connect(settings.deployment.kubeconfig, settings.deployment.kube_context)
 
 
 def git_head(session: Session) -> tuple[str, str]:

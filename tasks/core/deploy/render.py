@@ -56,7 +56,9 @@ def target_for(
     envs = layout.environments()
     values = envs.get(environment, {})
     deployment = settings.deployment
-    ns = namespace or f"{deployment.namespace_prefix}-{environment}"
+    configured = settings.environments.get(environment)
+    ns = namespace or (configured.namespace if configured and configured.namespace else "")
+    ns = ns or f"{deployment.namespace_prefix}-{environment}"
     strategy: Strategy = values.get("strategy", "rolling")
     if strategy not in ("rolling", "blue-green"):
         raise ConfigError(
