@@ -33,7 +33,9 @@ def _show(renderable: object, as_json: bool) -> None:
         console.err.print(renderable)
 
 
-def _plan(session: Session, kube: Kube, environment: str, *, tag: str, no_build: bool) -> tuple[Plan, bool]:
+def _plan(
+    session: Session, kube: Kube, environment: str, *, tag: str, no_build: bool, namespace: str | None = None
+) -> tuple[Plan, bool]:
     """The plan, and whether this deploy builds images (some service has a build section, no --no-build).
 
     Building tags the images with the commit (``-dirty`` for a changed tree, which production refuses).
@@ -44,11 +46,11 @@ def _plan(session: Session, kube: Kube, environment: str, *, tag: str, no_build:
 
     building = not no_build and bool(build.buildable(session.config.settings))
     if not building:
-        return flow.make_plan(session, kube, environment, tag=tag or None), False
+        return flow.make_plan(session, kube, environment, tag=tag or None, namespace=namespace), False
     source = build.source(session)
     if environment == "production":
         build.refuse_dirty_production(source)
-    plan = flow.make_plan(session, kube, environment, tag=tag or source.tag)
+    plan = flow.make_plan(session, kube, environment, tag=tag or source.tag, namespace=namespace)
     return replace(plan, release=build.planned(session.config.settings, plan.release)), True
 
 
@@ -269,6 +271,7 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
         "sweep": "delete every preview past its expiry",
         "tag": TAG_HELP,
         "timeout": TIMEOUT_HELP,
+        "no-build": NO_BUILD_HELP,
     }
 )
 def preview(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
@@ -279,18 +282,22 @@ def preview(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     timeout: float = 0.0,
     branch: str = "",
     yes: bool = False,
+    no_build: bool = False,
     json: bool = False,
 ) -> None:
     """Put the branch into its own preview namespace (with an expiry), or remove it.
 
     The namespace comes from the branch identity ([deployment] namespace_prefix + branch); it is
-    labelled dev.clikd/expires-at, and --sweep deletes the expired ones.
+    labelled dev.clikd/expires-at, and --sweep deletes the expired ones. Services with a build
+    section are built from this checkout and pushed first, as for staging (--no-build skips that).
 
     Examples:
       inv deploy.preview --yes
       inv deploy.preview --delete --yes
       inv deploy.preview --sweep --yes
     """
+    from dataclasses import replace
+
     from tasks.core.deploy import flow, views
     from tasks.core.deploy import status as status_mod
     from tasks.core.prompts import confirm
@@ -305,8 +312,13 @@ def preview(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
         confirm(f"Delete preview namespace {status_mod.preview_namespace(session)}?", assume_yes=yes)
         console.emit(status_mod.preview_delete(session, kube), as_json=json)
         return
-    plan = status_mod.preview_plan(session, kube, tag=tag or None)
+    plan, building = _plan(
+        session, kube, "preview", tag=tag, no_build=no_build, namespace=status_mod.preview_namespace(session)
+    )
     _show(views.plan_view(plan), json)
     confirm(f"Deploy a preview to {plan.target.namespace}?", assume_yes=yes)
+    plan, built = _build(session, plan) if building else (plan, [])
     result = status_mod.preview_deploy(session, kube, plan, timeout=timeout or None, progress=console.note)
+    if built and result.deploy is not None:
+        result = replace(result, deploy=_finish(result.deploy, built))
     console.emit(result, as_json=json)

@@ -262,3 +262,23 @@ def test_a_refused_registry_login_says_pushing_needs_write_access(
     assert "registry login failed" in refused.stderr
     assert "can push to 127.0.0.1:5000 (write access" in refused.stderr
     assert kube.get("Namespace", project.namespace("staging")) is None
+
+
+def test_preview_builds_the_branch_image_into_its_own_namespace(
+    project: Project, kube: Kube, tmp_path: Path
+) -> None:
+    _with_build(project, f"FROM {BASE_IMAGE}\nCOPY hello.txt /srv/hello.txt\n")
+    tag = project.git("rev-parse", "HEAD")[:12]
+    env = _env(project, tmp_path)
+    env["CLIKD_BRANCH"] = "feature/preview-build"
+    done = _inv(project, env, "deploy.preview", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    namespace = result["namespace"]
+    assert namespace.startswith(project.prefix + "-feature-preview-build")
+    [built] = result["deploy"]["built"]
+    assert built["reference"] == f"{REGISTRY['host']}/{NAMESPACE}/api:{tag}"
+    api = kube.get("Deployment", "api", namespace)
+    assert api is not None
+    assert api["spec"]["template"]["spec"]["containers"][0]["image"] == built["image"]
+    assert built["image"].startswith(f"{REGISTRY['host']}/{NAMESPACE}/api@sha256:")
