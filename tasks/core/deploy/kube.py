@@ -280,7 +280,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     if not Path(path).is_file():
         raise Unavailable(
             f"no kubeconfig at {path}",
-            hint="set KUBECONFIG or [deployment] kubeconfig; "
+            hint="set KUBECONFIG, [deployment] kubeconfig or [environments.NAME] kubeconfig; "
             "for the test control plane run tests/infra/k8s/up",
         )
     try:
@@ -293,7 +293,8 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
         names = ", ".join(c["name"] for c in contexts) if "contexts" in locals() and contexts else "none"
         raise Unavailable(
             f"cannot use kubeconfig {path} (context {context or 'current'}): {exc}",
-            hint=f"contexts there: {names}; set [deployment] kube_context",
+            hint=f"contexts there: {names}; set [deployment] kube_context "
+            "(or [environments.NAME] kube_context)",
         ) from None
     client.configuration.retries = 1
     return Kube(client, ClusterRef(path, chosen, str(client.configuration.host)))
