@@ -97,3 +97,39 @@ def test_branch_copies_another_branch(project: Project, branches: Branches) -> N
     assert done.returncode == 0, done.stderr
     assert "pg_dump" in json.loads(done.stdout)["stores"]["main"]
     assert state(project, copy) == state(project, source)
+
+
+def test_expiring_cql_rows_keep_their_ttl_through_dump_and_restore(
+    project: Project, branches: Branches, tmp_path: Path
+) -> None:
+    branch = branches.new()
+    assert project.inv("db.migrate", branch=branch).returncode == 0
+    t = project.target(branch)
+    with scylla.session(t.scylla, t.keyspace) as sess:
+        sess.execute(
+            "INSERT INTO channels_by_user (user_id, channel_id, kind, title) "
+            "VALUES (11111111-1111-1111-1111-111111111111, 22222222-2222-2222-2222-222222222222, "
+            "'direct', 'expires') USING TTL 3600"
+        )
+        sess.execute(
+            "INSERT INTO channels_by_user (user_id, channel_id, kind, title, muted) "
+            "VALUES (11111111-1111-1111-1111-111111111111, 33333333-3333-3333-3333-333333333333, "
+            "'crew', 'stays', false)"
+        )
+    out = tmp_path / "dump"
+    done = project.inv("db.dump", "--output", str(out), branch=branch)
+    assert done.returncode == 0, done.stderr
+    lines = (out / "scylla" / "channels_by_user.jsonl").read_text().splitlines()
+    expiring = [json.loads(x) for x in lines if "expires" in x]
+    lasting = [json.loads(x) for x in lines if "stays" in x]
+    assert 3500 < expiring[0]["__clikd_ttl"] <= 3600
+    assert "__clikd_ttl" not in lasting[0] and "__clikd_ttl0" not in lasting[0]
+
+    other = branches.new("copy")
+    done = project.inv("db.restore", str(out), "--yes", branch=other)
+    assert done.returncode == 0, done.stderr
+    o = project.target(other)
+    with scylla.session(o.scylla, o.keyspace) as sess:
+        rows = {r.title: r.ttl for r in sess.execute("SELECT title, TTL(kind) AS ttl FROM channels_by_user")}
+    assert rows["stays"] is None
+    assert rows["expires"] is not None and 3400 < rows["expires"] <= 3600

@@ -149,6 +149,36 @@ def _unqualify(cql: str, keyspace: str) -> str:
     return re.sub(rf'(?<![A-Za-z0-9_"])"?{re.escape(keyspace)}"?\.', PLACEHOLDER + ".", cql)
 
 
+_TTL_SELECTED = re.compile(r', "' + seeds.TTL_KEY + r'\d+": (null|\d+)')
+
+
+def _select_with_ttl(keyspace: str, table: Any) -> str:
+    """SELECT JSON of every column, then the remaining TTL of each column that can carry one.
+
+    The TTL selectors come last, so the server puts them at the end of each row's JSON object,
+    where :func:`_fold_ttl` replaces them by one ``__clikd_ttl`` (the row's longest remaining TTL).
+    The row's own text is never re-encoded, so decimals and big integers stay exactly as sent.
+    """
+    keys = {c.name for c in table.primary_key}
+    columns = list(table.columns)
+    timed = [
+        c
+        for c in columns
+        if c not in keys
+        and table.columns[c].cql_type != "counter"
+        and ("<" not in table.columns[c].cql_type or table.columns[c].cql_type.startswith("frozen<"))
+    ]
+    selectors = [f'"{c}"' for c in columns]
+    selectors += [f'TTL("{c}") AS "{seeds.TTL_KEY}{i}"' for i, c in enumerate(timed)]
+    return f'SELECT JSON {", ".join(selectors)} FROM "{keyspace}"."{table.name}"'
+
+
+def _fold_ttl(line: str) -> str:
+    ttls = [int(v) for v in _TTL_SELECTED.findall(line) if v != "null"]
+    line = _TTL_SELECTED.sub("", line)
+    return line[:-1] + f', "{seeds.TTL_KEY}": {max(ttls)}}}' if ttls else line
+
+
 def dump_scylla(t: Target, out: Path) -> dict[str, Any]:
     folder = out / "scylla"
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,8 +203,8 @@ def dump_scylla(t: Target, out: Path) -> dict[str, Any]:
         for name in sorted(meta.tables):
             n = 0
             with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
-                for row in sess.execute(f'SELECT JSON * FROM "{t.keyspace}"."{name}"'):
-                    fh.write(row[0] + "\n")
+                for row in sess.execute(_select_with_ttl(t.keyspace, meta.tables[name])):
+                    fh.write(_fold_ttl(row[0]) + "\n")
                     n += 1
             rows[name] = n
         version = sess.execute("SELECT release_version FROM system.local").one()[0]

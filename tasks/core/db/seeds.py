@@ -11,6 +11,7 @@ Seeding twice leaves the same data: db.seed is safe to rerun.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -61,6 +62,11 @@ def load_postgres(conn: Any, files: list[tuple[str, str]]) -> int:
     return len(files)
 
 
+# db.dump appends the row's remaining TTL as this last key of a CQL row's JSON; not a column.
+TTL_KEY = "__clikd_ttl"
+ROW_TTL = re.compile(r', "' + TTL_KEY + r'": (\d+)\}\s*$')
+
+
 def load_scylla(sess: Any, keyspace: str, files: list[tuple[str, str]]) -> dict[str, int]:
     from cassandra.query import BatchStatement, BatchType
 
@@ -84,6 +90,7 @@ def load_scylla(sess: Any, keyspace: str, files: list[tuple[str, str]]) -> dict[
                 hint="migrate the branch first (inv db.migrate)",
             )
         insert = sess.prepare(f'INSERT INTO "{keyspace}"."{table}" JSON ?')
+        expiring = sess.prepare(f'INSERT INTO "{keyspace}"."{table}" JSON ? USING TTL ?')
         partitions: dict[tuple[Any, ...], list[str]] = defaultdict(list)
         for line in rows:
             doc = json.loads(line)
@@ -92,7 +99,11 @@ def load_scylla(sess: Any, keyspace: str, files: list[tuple[str, str]]) -> dict[
             for i in range(0, len(lines), BATCH_ROWS):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for line in lines[i : i + BATCH_ROWS]:
-                    batch.add(insert, (line,))
+                    ttl = ROW_TTL.search(line)
+                    if ttl:  # a dumped row that was expiring (db.dump): it expires again after restore
+                        batch.add(expiring, (line[: ttl.start()] + "}", int(ttl.group(1))))
+                    else:
+                        batch.add(insert, (line,))
                 batches.append(batch)
         counts[table] = len(rows)
     run_concurrently(sess, batches)
