@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,3 +92,19 @@ def deployments(kube: Kube) -> Callable[[str], dict[str, Any]]:
         return {d["metadata"]["name"]: d for d in kube.list("Deployment", namespace)}
 
     return read
+
+
+def run_inv(
+    project: Project, env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``inv ARGS`` in the project, without a terminal (stdin closed), as CI runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+        cwd=project.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from tasks.core.deploy import build, releases
 from tasks.core.deploy.kube import Kube
 from tasks.core.errors import CheckFailed, ExitCode
 
-from .conftest import KUBECONFIG, REPO, Project
+from .conftest import KUBECONFIG, REPO, Project, run_inv
 from .test_deploy import SERVICES, deploy, selectors
 
 pytestmark = pytest.mark.testbed
@@ -58,16 +57,7 @@ def _env(project: Project, tmp_path: Path) -> dict[str, str]:
 
 
 def _inv(project: Project, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
-        cwd=project.root,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_inv(project, env, *args)
 
 
 def _with_build(project: Project, dockerfile: str) -> None:

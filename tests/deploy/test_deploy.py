@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +24,7 @@ from tasks.core.deploy.model import ChecksReport
 from tasks.core.deploy.status import environment_status
 from tasks.core.errors import Conflict, ExitCode, Unhealthy
 
-from .conftest import KUBECONFIG, REPO, Project
+from .conftest import KUBECONFIG, REPO, Project, run_inv
 
 pytestmark = pytest.mark.testbed
 SERVICES = ["auth", "api", "realtime", "media", "studio"]
@@ -276,16 +275,7 @@ def _inv(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
         "CLIKD_BRANCH": "main",
     }
     env.pop("CLIKD_NO_PROMPT", None)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
-        cwd=project.root,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_inv(project, env, *args, timeout=120)
 
 
 def test_production_without_a_terminal_needs_yes_and_the_typed_name(project: Project, kube: Kube) -> None:

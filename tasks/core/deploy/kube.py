@@ -109,11 +109,7 @@ class Kube:
         except ApiException as exc:
             raise _api_error(exc.status, exc.reason, exc.body, method, path) from None
         except (HTTPError, OSError) as exc:
-            raise Unavailable(
-                f"the Kubernetes API server at {self.ref.server} does not answer ({type(exc).__name__})",
-                hint="check the cluster and [deployment] kubeconfig / kube_context; "
-                "for the test control plane run tests/infra/k8s/up",
-            ) from None
+            raise self._silent(exc) from None
         if not 200 <= response.status < 300:
             raise _api_error(response.status, response.reason, data, method, path)
         if raw:
@@ -148,16 +144,19 @@ class Kube:
         except ApiException as exc:
             raise _api_error(exc.status, exc.reason, exc.body, "GET", path) from None
         except (HTTPError, OSError) as exc:
-            raise Unavailable(
-                f"the Kubernetes API server at {self.ref.server} does not answer ({type(exc).__name__})",
-                hint="check the cluster and [deployment] kubeconfig / kube_context; "
-                "for the test control plane run tests/infra/k8s/up",
-            ) from None
+            raise self._silent(exc) from None
         if not 200 <= response.status < 300:
             raise _api_error(response.status, response.reason, response.read(), "GET", path)
         return response.response
 
     # ------------------------------------------------------------------ objects
+    def _silent(self, exc: BaseException) -> Unavailable:
+        return Unavailable(
+            f"the Kubernetes API server at {self.ref.server} does not answer ({type(exc).__name__})",
+            hint="check the cluster and [deployment] kubeconfig / kube_context; "
+            "for the test control plane run tests/infra/k8s/up",
+        )
+
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         try:
             result: Obj = self.request("GET", path_of(kind, namespace, name))
