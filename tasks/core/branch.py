@@ -21,10 +21,12 @@ PG_MAX = 63  # bytes, NAMEDATALEN - 1
 CQL_MAX = 48
 K8S_MAX = 63
 DOCKER_SLUG_MAX = 48
-# Host ports of branches other than main: blocks of PORT_BLOCK ports from PORT_BASE upwards.
-PORT_BASE = 20000
+# Host ports of branches other than main: blocks of PORT_BLOCK ports from PORT_BASE upwards, all
+# below 32768 where Linux (32768-60999) and macOS (49152-65535) hand out ephemeral ports: a client
+# connection's local port there can take a branch's port between the pre-start check and the bind.
+PORT_BASE = 10000
 PORT_BLOCK = 20
-PORT_BLOCKS = 2000
+PORT_BLOCKS = (32768 - PORT_BASE) // PORT_BLOCK  # 1138
 
 _HASHED_TAIL = re.compile(rf"[_-][0-9a-f]{{{HASH_LEN}}}$")
 
