@@ -119,13 +119,11 @@ ENV_HELP = "the target of this run: local, staging or production (default: the o
 
 def _cluster(session: Session) -> tuple[Kube, str]:
     """The Kubernetes API and namespace of the session's remote target."""
-    from tasks.core.deploy.kube import connect
-    from tasks.core.remote.environments import kube_access, namespace
+    from tasks.core.deploy.flow import open_cluster
+    from tasks.core.remote.environments import namespace
 
-    settings = session.config.settings
     name = session.target.name
-    kubeconfig, context = kube_access(settings, name)
-    return connect(kubeconfig, context), namespace(settings, name)
+    return open_cluster(session, name), namespace(session.config.settings, name)
 
 
 @clikd_task(help={"watch": "re-render every 2 seconds until Ctrl+C", "env": ENV_HELP})

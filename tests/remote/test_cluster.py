@@ -21,6 +21,7 @@ import pytest
 from rich.console import Console
 
 from tasks.core import console
+from tasks.core.config.schema import Settings
 from tasks.core.deploy import flow
 from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import ChecksReport
@@ -28,6 +29,8 @@ from tasks.core.errors import Unavailable, UsageError
 from tasks.core.remote import cluster, views
 from tasks.core.stack.logs import LogLine, make_filters
 from tests.deploy.conftest import KUBECONFIG, Project
+
+SETTINGS = Settings()  # Deployments made by hand here: no services to read a live slot from
 
 pytestmark = pytest.mark.testbed
 FIXTURE_DAY = "2026-01-15T"  # the timestamps of tests/infra/k8s/podlogs/app.log
@@ -112,7 +115,7 @@ def fixture_lines() -> list[str]:
 # ---------------------------------------------------------------------------- status
 def test_status_reports_replicas_images_pods_and_health(kube: Kube, two_services: str) -> None:
     ns = two_services
-    result = cluster.status(kube, ns, environment="staging")
+    result = cluster.status(kube, ns, environment="staging", settings=SETTINGS)
     assert result.namespace == ns and result.environment == "staging"
     assert result.active_slot is None and result.hints == []
     rows = {d.name: d for d in result.deployments}
@@ -150,7 +153,7 @@ def test_a_bad_image_is_degraded_with_a_hint_and_scaled_to_zero_is_reported(
         return any(cs.get("state", {}).get("waiting", {}).get("reason") for cs in statuses)
 
     wait_until("the pod stuck on ImagePullBackOff", stuck)
-    result = cluster.status(kube, namespace, environment="staging")
+    result = cluster.status(kube, namespace, environment="staging", settings=SETTINGS)
     (media,) = result.deployments
     assert media.health == "degraded" and not result.healthy
     assert media.ready == 0 and media.desired == 1
@@ -163,7 +166,7 @@ def test_a_bad_image_is_degraded_with_a_hint_and_scaled_to_zero_is_reported(
 
     kube.patch("Deployment", "media", namespace, {"spec": {"replicas": 0}})
     wait_until("media scaled to 0", lambda: not kube.list("Pod", namespace))
-    (media,) = cluster.status(kube, namespace, environment="staging").deployments
+    (media,) = cluster.status(kube, namespace, environment="staging", settings=SETTINGS).deployments
     assert (media.health, media.desired, media.pods) == ("scaled-to-zero", 0, [])
     assert media.hint and "nothing serves media" in media.hint
 
@@ -171,7 +174,7 @@ def test_a_bad_image_is_degraded_with_a_hint_and_scaled_to_zero_is_reported(
 def test_a_missing_namespace_says_nothing_is_deployed(kube: Kube) -> None:
     ns = f"remote-missing-{uuid.uuid4().hex[:6]}"
     with pytest.raises(Unavailable) as caught:
-        cluster.status(kube, ns, environment="staging")
+        cluster.status(kube, ns, environment="staging", settings=SETTINGS)
     assert "nothing is deployed to staging yet" in caught.value.message and ns in caught.value.message
     assert caught.value.hint and "inv deploy.staging" in caught.value.hint
     with pytest.raises(Unavailable):
@@ -185,7 +188,7 @@ def test_an_unreachable_api_server_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "kubeconfig").write_text(text)
     dead = connect(str(tmp_path / "kubeconfig"), "clikd-test")
     with pytest.raises(Unavailable) as caught:
-        cluster.status(dead, "anything", environment="production")
+        cluster.status(dead, "anything", environment="production", settings=SETTINGS)
     assert "does not answer" in caught.value.message
 
 
@@ -208,8 +211,8 @@ def test_blue_green_production_shows_both_slots_and_the_live_one(project: Projec
     # The migrations Jobs' pods belong to no Deployment: listed, with no deployment.
     assert all(p.deployment in by_name for p in result.pods if p.deployment)
     assert "green (live)" in render(result) and "blue (idle)" in render(result)
-    # Without the settings the live slot is read from the public Services: the same answer.
-    assert cluster.status(kube, ns, environment="production").active_slot == "green"
+    # Read again (no deploy in between): the same live slot.
+    assert cluster.status(kube, ns, environment="production", settings=settings).active_slot == "green"
 
 
 # ---------------------------------------------------------------------------- logs

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.core.errors import ClikdError, Conflict, NotLocal, Unavailable
-
-__all__ = ["LockTimeout", "MigrationFailed", "MissingDatabase", "NotLocal", "StoreUnavailable"]
+from tasks.core.errors import ClikdError, Conflict, Unavailable
 
 
 class MigrationFailed(ClikdError):

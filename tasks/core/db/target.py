@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -16,7 +16,6 @@ from tasks.core.stores import Endpoint, endpoint
 
 if TYPE_CHECKING:
     from tasks.core.remote.environments import RemoteNames
-    from tasks.core.remote.tunnel import Tunnels
 
 T = TypeVar("T")
 
@@ -28,9 +27,8 @@ class Target:
     postgres: Endpoint
     scylla: Endpoint
     keydb: Endpoint
-    # Set for staging/production: the names on the remote servers, and the SSH forwards that reach them.
+    # Set for staging/production: the names on the remote servers (the endpoints are SSH forwards).
     remote: RemoteNames | None = None
-    tunnels: Tunnels | None = None
 
     @property
     def branch(self) -> str:
@@ -89,6 +87,7 @@ def opened(session: Session, what: str) -> Iterator[Target]:
     if not choice.remote:
         yield for_session(session)
         return
+    from tasks.core import console
     from tasks.core.remote import environments as envs
     from tasks.core.remote.tunnel import forwards, parse_bastion
 
@@ -97,8 +96,6 @@ def opened(session: Session, what: str) -> Iterator[Target]:
     env = envs.environment(settings, name)
     bastion = parse_bastion(env.bastion, name)
     remotes = {kind: envs.database(settings, name, kind) for kind in envs.KINDS}
-    from tasks.core import console
-
     console.note(f"tunnelling to {name}'s databases through {bastion}")
     with forwards(
         name,
@@ -109,28 +106,26 @@ def opened(session: Session, what: str) -> Iterator[Target]:
         timeout=env.connect_timeout,
         what=what,
     ) as tunnels:
-        local = for_session(session)
-
-        def through(kind: str) -> Endpoint:
-            db = remotes[kind]
-            ep: Endpoint = getattr(local, kind)
-            return replace(
-                ep,
-                host="127.0.0.1",
-                port=tunnels.ports[kind],
-                user=db.user,
-                password=envs.password(db, name, kind),
-                mode="remote",
+        # Each store as this machine now reaches it: the local end of its forward.
+        ep = {
+            kind: Endpoint(
+                f"{name}-{kind}",
+                kind,
+                "127.0.0.1",
+                tunnels.ports[kind],
+                db.user,
+                envs.password(db, name, kind),
+                "remote",
             )
-
+            for kind, db in remotes.items()
+        }
         yield Target(
             ident=identity(name, project=settings.project.name, main_branch=settings.git.main_branch),
             root=session.root,
-            postgres=through("postgres"),
-            scylla=through("scylla"),
-            keydb=through("keydb"),
+            postgres=ep["postgres"],
+            scylla=ep["scylla"],
+            keydb=ep["keydb"],
             remote=envs.names(settings, name),
-            tunnels=tunnels,
         )
 
 

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tasks.core.config.schema import Build, Settings
 from tasks.core.deploy.model import BuiltImage, ReleaseInput
 from tasks.core.errors import CheckFailed, ClikdError, ConfigError
 from tasks.core.session import Session
+from tasks.core.stack.engine import stream_error
 
 if TYPE_CHECKING:
     import docker
@@ -190,15 +191,6 @@ def _paths(root: Path, service: str, build: Build) -> tuple[Path, str]:
     return context, inside
 
 
-def _error_of(event: dict[str, Any]) -> str | None:
-    detail = event.get("errorDetail")
-    if isinstance(detail, dict) and detail.get("message"):
-        return str(detail["message"])
-    if event.get("error"):
-        return str(event["error"])
-    return None
-
-
 def build_one(
     client: docker.DockerClient,
     *,
@@ -227,7 +219,7 @@ def build_one(
             decode=True,
         )
         for event in stream:
-            error = _error_of(event) or error
+            error = stream_error(event) or error
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
@@ -276,7 +268,7 @@ def push_one(
     progress(f"{service}: pushing {reference}")
     try:
         for event in client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
-            error = _error_of(event) or error
+            error = stream_error(event) or error
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = str(aux["Digest"])

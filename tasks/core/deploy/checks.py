@@ -62,23 +62,21 @@ def git_clean(session: Session) -> Check:
 
 
 def services_healthy(session: Session) -> Check:
-    import os
+    from tasks.core.errors import Unavailable
+    from tasks.core.stack import engine
 
     name = "services healthy locally"
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     settings = session.config.settings
-    checked = f"the branch's {len(settings.services)} service containers on Docker at {where}"
+    checked = f"the branch's {len(settings.services)} service containers on Docker"
     try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-        client.ping()
-    except Exception as exc:
+        client = engine.connect(timeout=5)
+    except Unavailable as exc:
         return Check(
             name,
             CheckState.WARN,
-            f"not checked: Docker does not answer at {where} ({type(exc).__name__})",
-            hint="start Docker (or set DOCKER_HOST) to have the branch checked locally before deploying",
+            f"not checked: {exc.message}",
+            hint=(exc.hint or "start Docker")
+            + "; with Docker up, the branch is checked locally before deploying",
             checked=checked,
         )
     stopped: list[str] = []

@@ -17,6 +17,7 @@ from typing import Any
 from tasks.core.config.schema import Settings
 from tasks.core.deploy.model import ReleaseInput, Strategy, Target
 from tasks.core.errors import ConfigError, UsageError
+from tasks.core.remote.environments import namespace as environment_namespace
 
 Obj = dict[str, Any]
 ENVIRONMENTS = ("staging", "production", "preview")
@@ -56,9 +57,7 @@ def target_for(
     envs = layout.environments()
     values = envs.get(environment, {})
     deployment = settings.deployment
-    configured = settings.environments.get(environment)
-    ns = namespace or (configured.namespace if configured and configured.namespace else "")
-    ns = ns or f"{deployment.namespace_prefix}-{environment}"
+    ns = namespace or environment_namespace(settings, environment)
     strategy: Strategy = values.get("strategy", "rolling")
     if strategy not in ("rolling", "blue-green"):
         raise ConfigError(

@@ -260,34 +260,22 @@ def _missing(kube: Kube, namespace: str, environment: str | None) -> Unavailable
 
 
 def _active_slot(
-    kube: Kube, namespace: str, environment: str, settings: Settings | None, hints: list[str]
+    kube: Kube, namespace: str, environment: str, settings: Settings, hints: list[str]
 ) -> str | None:
-    """The slot the public Services select: deploy's own rule (flow.active_slot) when the settings are
-    known, else read from the Services labelled as public ones."""
-    if settings is not None:
-        from tasks.core.deploy.flow import active_slot
-        from tasks.core.deploy.model import Target
+    """The slot the public Services select, by deploy's own rule (flow.active_slot)."""
+    from tasks.core.deploy.flow import active_slot
+    from tasks.core.deploy.model import Target
 
-        target = Target(environment, namespace, "blue-green", 0, "", 0)
-        try:
-            return active_slot(kube, settings, target)
-        except Unhealthy as exc:
-            hints.append(f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
-            return None
-    seen = {
-        (svc.get("spec") or {}).get("selector", {}).get(LABEL_SLOT)
-        for svc in kube.list("Service", namespace, labels="dev.clikd/role=public")
-    } - {None}
-    if len(seen) > 1:
-        hints.append(f"the public Services in {namespace} select different slots: {sorted(seen)}")
+    target = Target(environment, namespace, "blue-green", 0, "", 0)
+    try:
+        return active_slot(kube, settings, target)
+    except Unhealthy as exc:
+        hints.append(f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
         return None
-    return next(iter(seen), None)
 
 
 # ---------------------------------------------------------------------------- status
-def status(
-    kube: Kube, namespace: str, *, environment: str, settings: Settings | None = None
-) -> ClusterStatus:
+def status(kube: Kube, namespace: str, *, environment: str, settings: Settings) -> ClusterStatus:
     """Deployments and pods of ``namespace``; Unavailable when it does not exist (nothing deployed)."""
     if kube.get("Namespace", namespace) is None:
         raise _missing(kube, namespace, environment)

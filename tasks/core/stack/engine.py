@@ -13,6 +13,16 @@ if TYPE_CHECKING:
     import docker
 
 
+def stream_error(event: dict[str, Any]) -> str | None:
+    """The error of one event of the engine's JSON progress stream (pull, build, push), if it is one."""
+    detail = event.get("errorDetail")
+    if isinstance(detail, dict) and detail.get("message"):
+        return str(detail["message"])
+    if event.get("error"):
+        return str(event["error"])
+    return None
+
+
 def _where() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 

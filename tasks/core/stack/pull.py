@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tasks.core.config.schema import Registry
 from tasks.core.errors import ClikdError, UsageError
 from tasks.core.stack import workers
+from tasks.core.stack.engine import stream_error
 from tasks.core.stack.model import EventSink, PullEvent
 from tasks.core.stack.registry import Credentials, anonymous_refusal
 
@@ -77,7 +78,7 @@ def pull_one(
     try:
         stream = client.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=auth)
         for event in stream:
-            error = _error_of(event) or error
+            error = stream_error(event) or error
             status = str(event.get("status") or status)
             layer = event.get("id")
             detail = event.get("progressDetail") or {}
@@ -104,15 +105,6 @@ def pull_one(
     cur, tot = layers.sums()
     on_event(PullEvent(image, status, cur, tot, done=True))
     return image_id
-
-
-def _error_of(event: dict[str, Any]) -> str | None:
-    detail = event.get("errorDetail")
-    if isinstance(detail, dict) and detail.get("message"):
-        return str(detail["message"])
-    if event.get("error"):
-        return str(event["error"])
-    return None
 
 
 def _failure(image: str, error: str, creds: Credentials | None, registry: Registry) -> ClikdError:
