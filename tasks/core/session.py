@@ -11,7 +11,7 @@ from tasks.core.branch import BranchIdentity, BranchSource, detect, identity
 from tasks.core.targets import Choice, choose
 
 if TYPE_CHECKING:
-    # The loader pulls in pydantic; tasks import this module at --list time.
+    # The loader pulls in msgspec and tomllib; tasks import this module at --list time.
     from tasks.core.config.loader import LoadedConfig
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from tasks.core.codegen.errors import SpecError
 from tasks.core.codegen.run import generate
@@ -55,14 +56,13 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Pat
     base = Settings()
     for doc in documents():
         name = slug(doc)
-        clients = base.clients.model_copy(
-            update={
-                "kotlin": base.clients.kotlin.model_copy(update={"package": f"corpus.{name}"}),
-                "swift": base.clients.swift.model_copy(update={"package": swift_module(name)}),
-                "typescript": base.clients.typescript.model_copy(update={"package": f"@corpus/{name}"}),
-            }
+        clients = replace(
+            base.clients,
+            kotlin=replace(base.clients.kotlin, package=f"corpus.{name}"),
+            swift=replace(base.clients.swift, package=swift_module(name)),
+            typescript=replace(base.clients.typescript, package=f"@corpus/{name}"),
         )
-        settings = base.model_copy(update={"clients": clients})
+        settings = replace(base, clients=clients)
         # validation is its own test below; here every document gets generated
         generate(settings, REPO, list(LANGUAGES), spec=str(doc), output=str(root / name), validate=False)
         for lang in LANGUAGES:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from tasks.core.codegen import clients_current
 from tasks.core.codegen.errors import SpecError
@@ -146,9 +147,7 @@ def test_unchanged_inputs_are_skipped_and_changes_regenerate(settings: Settings,
 def test_changed_templates_regenerate(settings: Settings, tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "codegen" / "templates", templates)
-    custom = settings.model_copy(
-        update={"codegen": settings.codegen.model_copy(update={"templates": str(templates)})}
-    )
+    custom = replace(settings, codegen=replace(settings.codegen, templates=str(templates)))
     out = tmp_path / "out"
     gen(custom, out, validate=False)
     readme = templates / "swift" / "README.md.j2"
@@ -170,9 +169,7 @@ def test_files_the_generator_does_not_own_survive_regeneration(settings: Setting
 def test_a_failing_render_leaves_the_previous_client_whole(settings: Settings, tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "codegen" / "templates", templates)
-    custom = settings.model_copy(
-        update={"codegen": settings.codegen.model_copy(update={"templates": str(templates)})}
-    )
+    custom = replace(settings, codegen=replace(settings.codegen, templates=str(templates)))
     out = tmp_path / "out"
     gen(custom, out, validate=False)
     before = read_tree(out)
@@ -222,13 +219,14 @@ def test_check_passes_on_current_clients_and_lists_differences(settings: Setting
 
 
 def test_clients_current_for_env_status(settings: Settings, tmp_path: Path) -> None:
-    clients = settings.clients.model_copy(
-        update={
-            lang: getattr(settings.clients, lang).model_copy(update={"output": str(tmp_path / lang)})
+    clients = replace(
+        settings.clients,
+        **{
+            lang: replace(getattr(settings.clients, lang), output=str(tmp_path / lang))
             for lang in ("swift", "kotlin", "typescript", "python")
-        }
+        },
     )
-    local = settings.model_copy(update={"clients": clients})
+    local = replace(settings, clients=clients)
     assert clients_current(local, REPO) == {"swift": None, "kotlin": None, "typescript": None, "python": None}
     generate(local, REPO, ["swift", "typescript"], validate=False)
     assert clients_current(local, REPO) == {"swift": True, "kotlin": None, "typescript": True, "python": None}

@@ -27,6 +27,7 @@ HEAVY = [
     "paramiko",
     "questionary",
     "pydantic",
+    "msgspec",
     "git",
     "jinja2",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from tasks.core.branch import BranchIdentity, BranchSource
 from tasks.core.config.loader import LoadedConfig
 from tasks.core.config.schema import dependency_order
@@ -30,7 +32,7 @@ class NamesReport:
 
 
 def config_report(loaded: LoadedConfig, *, reveal: bool = False) -> ConfigReport:
-    settings = loaded.settings.model_dump(mode="json")
+    settings: dict[str, Any] = msgspec.to_builtins(loaded.settings)
     if not reveal:
         for db in settings.get("databases", {}).values():
             if db.get("password"):
