@@ -121,6 +121,26 @@ def create_keyspace(sess: Any, keyspace: str) -> bool:
     return not existed
 
 
+def use_keyspace(sess: Any, keyspace: str, *, timeout: float = 30.0) -> None:
+    """USE the keyspace, waiting while a concurrent run's CREATE KEYSPACE is still being applied.
+
+    Two runs that both find no keyspace both send CREATE KEYSPACE IF NOT EXISTS; the server answers the
+    second at once, before the first one's keyspace can be used: USE then fails with "does not exist".
+    """
+    from cassandra import InvalidRequest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sess.set_keyspace(keyspace)
+            return
+        except InvalidRequest as exc:
+            if "does not exist" not in str(exc) or time.monotonic() > deadline:
+                raise
+        sess.cluster.control_connection.wait_for_schema_agreement()
+        time.sleep(0.05)
+
+
 def drop_keyspace(sess: Any, keyspace: str) -> None:
     sess.execute(f'DROP KEYSPACE IF EXISTS "{keyspace}"')
 
@@ -241,7 +261,7 @@ def migrate(
     started = time.perf_counter()
     result = StoreMigration("scylla", keyspace)
     result.created = create_keyspace(sess, keyspace)
-    sess.set_keyspace(keyspace)
+    use_keyspace(sess, keyspace)
     sess.execute(HISTORY_DDL)
     states = plan("scylla", migrations, read_history(sess, keyspace))
     by_version = {m.version: m for m in migrations}
