@@ -185,10 +185,12 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
       inv db.reset --yes --no-seed --stores auth,main
       CLIKD_BRANCH=feature/crews clikd db.reset --yes --json
     """
+    import importlib
+
     from tasks.core import prompts
     from tasks.core.db import migrate as core
     from tasks.core.db import reset as resetting
-    from tasks.core.db import target, views  # noqa: F401
+    from tasks.core.db import target
     from tasks.core.errors import UsageError
 
     if scylla_empty not in ("truncate", "delete"):
@@ -199,7 +201,15 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     chosen = core.pick(stores)
     what = ", ".join(t.name_of(s) + ("*" if s == "keydb" else "") for s in chosen)
     prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
-    report = resetting.reset(t, chosen, seeded=not no_seed, scylla_empty=scylla_empty)
+    report = resetting.reset(
+        t,
+        chosen,
+        seeded=not no_seed,
+        scylla_empty=scylla_empty,
+        keep_standby=session.config.settings.development.reset_standby,
+        # The tables' code loads while the worker processes reset the stores (JSON needs none of it).
+        meanwhile=lambda: None if json else importlib.import_module("tasks.core.db.views"),
+    )
     console.emit(report, as_json=json)
 
 

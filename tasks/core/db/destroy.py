@@ -1,8 +1,8 @@
-"""Remove every store of a branch: both databases, the keyspace, the keys under the prefix."""
+"""Remove every store of a branch: both databases and their standby copies, the keyspace, the keys."""
 
 from __future__ import annotations
 
-from tasks.core.db import keydb, postgres, scylla
+from tasks.core.db import keydb, postgres, scylla, standby
 from tasks.core.db.files import POSTGRES_ROLES
 from tasks.core.db.target import Target
 
@@ -12,6 +12,7 @@ def destroy(t: Target) -> None:
     with postgres.admin(t.postgres) as conn:
         for role in POSTGRES_ROLES:
             postgres.drop_database(conn, t.database(role))
+            standby.drop(conn, t.ident.project, t.database(role))
     with scylla.session(t.scylla) as sess:
         scylla.drop_keyspace(sess, t.keyspace)
     keydb.delete_prefix(keydb.client(t.keydb), t.pattern)

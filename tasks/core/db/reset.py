@@ -2,8 +2,10 @@
 
 - Postgres: a migrated and seeded template database per role and per fingerprint of the migration
   and seed files (``clikd_tpl_main_<hash>``, shared by every branch with the same files) is built once;
-  a reset is ``DROP DATABASE ... WITH (FORCE)`` (running services do not block it) and
-  ``CREATE DATABASE ... TEMPLATE``. Older templates of the role beyond the newest few are removed.
+  a reset drops the branch database (``WITH (FORCE)``: running services do not block it) and renames
+  the branch's standby copy of the template into its place (standby.py), or, without one, clones the
+  template (``CREATE DATABASE ... TEMPLATE``). Older templates of the role beyond the newest few are
+  removed.
 - Scylla: when the keyspace's history matches the migration files, only its tables are emptied (no
   server restart, no schema change): each table is probed with ``LIMIT 1`` and only tables holding
   rows are emptied, by TRUNCATE (default) or by deleting their partitions (``scylla_empty="delete"``,
@@ -11,7 +13,8 @@
   migrated afresh. Then the seed rows are written.
 - KeyDB: the prefix's keys are removed with SCAN + UNLINK in batches (never FLUSHDB: branches share
   the database), then the KeyDB migrations and seeds run again.
-The four stores reset in parallel.
+The stores reset in parallel: a process per driver (workers.py), so that the drivers' imports and
+client work use every core.
 """
 
 # ruff: noqa: S608  (statements name only tables read from the catalog, quoted; values go as parameters)
@@ -23,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.core.db import keydb, postgres, scylla, seeds
+from tasks.core.db import keydb, postgres, scylla, seeds, standby, workers
 from tasks.core.db.files import POSTGRES_ROLES, STORES, Migration, Source, fingerprint
 from tasks.core.db.models import no_progress
-from tasks.core.db.target import Target, parallel
+from tasks.core.db.target import Target
 
 KEEP_TEMPLATES = 4  # per role: other checkouts (branches with other migrations) share the server
 
@@ -105,23 +108,37 @@ def _collect(conn: Any, t: Target, role: str, *, keep: str) -> None:
         postgres.drop_database(conn, name)
 
 
-def clone(t: Target, role: str, template: str) -> None:
-    """Replace the branch's database with a copy of ``template``."""
+def clone(t: Target, role: str, template: str, *, keep_standby: bool = True) -> str:
+    """Replace the branch's database with a copy of ``template``: its standby copy when there is one."""
     db = t.database(role)
     with postgres.admin(t.postgres) as conn, postgres.migration_lock(conn, db, on_wait=lambda _m: None):
-        postgres.drop_database(conn, db)
-        postgres.create_database(conn, db, template=template)
+        if keep_standby and standby.take(conn, t.ident.project, db, template):
+            how = "standby copy of"
+        else:
+            postgres.drop_database(conn, db)
+            postgres.create_database(conn, db, template=template)
+            how = "clone of"
+    if keep_standby:
+        # The copy for the next reset is made after this command has answered (see workers.afterwards).
+        workers.afterwards(lambda: standby.refill(t.postgres, t.ident.project, db, template))
+    return how
 
 
 def reset_postgres(
-    t: Target, role: str, migrations: list[Migration], seed_files: list[tuple[str, str]]
+    t: Target,
+    role: str,
+    migrations: list[Migration],
+    seed_files: list[tuple[str, str]],
+    *,
+    keep_standby: bool = True,
 ) -> StoreReset:
     started = time.perf_counter()
     template, built = ensure_template(t, role, migrations, seed_files)
     ready = time.perf_counter()
-    clone(t, role, template)
+    how = f"{clone(t, role, template, keep_standby=keep_standby)} {template}" + (
+        " (template built now)" if built else ""
+    )
     done = time.perf_counter()
-    how = f"clone of {template}" + (" (template built now)" if built else "")
     return StoreReset(
         role, t.database(role), how, done - started, {"template": ready - started, "clone": done - ready}
     )
@@ -298,7 +315,8 @@ def reset(
     seeded: bool = True,
     scylla_empty: str = "truncate",
     source: Source | None = None,
-    on_store_done: Callable[[StoreReset], None] = lambda _r: None,
+    keep_standby: bool = True,
+    meanwhile: Callable[[], object] = lambda: None,
 ) -> ResetReport:
     started = time.perf_counter()
     src = source or Source(t.root)
@@ -309,16 +327,20 @@ def reset(
         def run() -> StoreReset:
             if store in POSTGRES_ROLES:
                 result = reset_postgres(
-                    t, store, files[store], seeds.postgres_seed(src, store) if seeded else []
+                    t,
+                    store,
+                    files[store],
+                    seeds.postgres_seed(src, store) if seeded else [],
+                    keep_standby=keep_standby,
                 )
             elif store == "scylla":
                 result = reset_scylla(t, files[store], seeds.scylla_seed(src) if seeded else [], scylla_empty)
             else:
                 result = reset_keydb(t, files[store], seeds.keydb_seed(src) if seeded else [])
-            on_store_done(result)
             return result
 
         return run
 
-    done = parallel({s: job(s) for s in chosen})
+    # A process per driver: the drivers' imports and client work then use every core.
+    done = workers.by_driver({s: job(s) for s in chosen}, meanwhile=meanwhile)
     return ResetReport(t.branch, seeded, [done[s] for s in chosen], time.perf_counter() - started)

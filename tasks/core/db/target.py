@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tasks.core.branch import BranchIdentity, glob_escape, identity
 from tasks.core.db.files import STORES, Migration, Source, load
@@ -131,13 +131,30 @@ def opened(session: Session, what: str) -> Iterator[Target]:
 
 def parallel(jobs: dict[str, Callable[[], T]]) -> dict[str, T]:
     """Run the jobs in threads; re-raise the first failure (in the order given) after all finished."""
+    return unwrap(settle(jobs), list(jobs))
+
+
+def unwrap(outcomes: dict[str, tuple[bool, Any]], order: list[str]) -> dict[str, Any]:
+    """The results, or the first failure in ``order`` raised."""
+    for name in order:
+        ok, value = outcomes[name]
+        if not ok:
+            raise value
+    return {name: outcomes[name][1] for name in order}
+
+
+def settle(jobs: dict[str, Callable[[], T]]) -> dict[str, tuple[bool, T | BaseException]]:
+    """Run the jobs in threads and wait for all: each one's (True, result) or (False, exception)."""
     if len(jobs) == 1:
         ((name, job),) = jobs.items()
-        return {name: job()}
+        try:
+            return {name: (True, job())}
+        except Exception as exc:  # handed to the caller, who re-raises it
+            return {name: (False, exc)}
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
-        errors = [f.exception() for f in futures.values()]
-        for error in errors:
-            if error is not None:
-                raise error
-        return {name: f.result() for name, f in futures.items()}
+        out: dict[str, tuple[bool, T | BaseException]] = {}
+        for name, future in futures.items():
+            error = future.exception()
+            out[name] = (True, future.result()) if error is None else (False, error)
+        return out
