@@ -175,8 +175,9 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
 ) -> None:
     """Give the branch a clean state, fast: migrations plus seeds in Postgres, Scylla and KeyDB.
 
-    Postgres is cloned from a cached template (rebuilt when migrations or seeds change); Scylla's
-    tables are emptied in place; KeyDB keys under the branch's prefix are unlinked. Asks first in a
+    Postgres gets a copy of a cached template (rebuilt when migrations or seeds change): the
+    standby copy the previous reset left, or a clone; Scylla's tables are emptied in place; KeyDB
+    keys under the branch's prefix are unlinked. A worker process per driver. Asks first in a
     terminal; needs --yes without one.
 
     Examples:

@@ -84,6 +84,10 @@ class BranchIdentity:
     def postgres_db(self, role: str) -> str:
         return f"{self.project}_{role}_{self.ident}"
 
+    def postgres_standby(self, role: str) -> str:
+        """db.reset's standby copy of the role's template for this branch (tasks/core/db/standby.py)."""
+        return standby_db(self.project, self.postgres_db(role))
+
     @property
     def keyspace(self) -> str:
         return f"{self.project}_{self.ident}"
@@ -108,6 +112,11 @@ class BranchIdentity:
         if self.is_main:
             return None
         return PORT_BASE + (int(short_hash(self.branch), 16) % PORT_BLOCKS) * PORT_BLOCK
+
+
+def standby_db(project: str, database: str) -> str:
+    """The standby copy kept for ``database``: short, and the same for the same database name."""
+    return f"{project}_sb_{hashlib.sha256(database.encode('utf-8')).hexdigest()[:16]}"
 
 
 def glob_escape(text: str) -> str:

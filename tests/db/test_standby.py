@@ -106,3 +106,21 @@ def test_destroy_removes_the_standbys_and_refills_collect_orphans(
     while postgres.database_exists(t.postgres, orphan):
         assert time.monotonic() < deadline, f"the orphan standby {orphan} was not collected"
         time.sleep(0.1)
+
+
+def test_purging_a_branch_from_a_shared_server_drops_its_standby_copies(
+    project: Project, branches: Branches
+) -> None:
+    from tasks.core.stack.provision import drop_external
+
+    branch = branches.new()
+    assert project.inv("db.reset", "--yes", "--stores", "auth,main", branch=branch).returncode == 0
+    t = project.target(branch)
+    assert standby_of(t, "auth") is not None and standby_of(t, "main") is not None
+    session = project.session(branch)
+    dropped = " ".join(drop_external(session.config.settings, session.ident, "postgres"))  # env.stop --purge
+    for role in ("auth", "main"):
+        spare = standby.name(t.ident.project, t.database(role))
+        assert spare == session.ident.postgres_standby(role)
+        assert spare in dropped and t.database(role) in dropped
+        assert not postgres.database_exists(t.postgres, spare)

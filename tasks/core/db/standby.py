@@ -13,9 +13,9 @@ and by :func:`drop`.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
+from tasks.core.branch import standby_db
 from tasks.core.db import postgres
 from tasks.core.stores import Endpoint
 
@@ -26,7 +26,7 @@ MARK = "clikd standby of "
 
 
 def name(project: str, database: str) -> str:
-    return f"{project}_sb_{hashlib.sha256(database.encode('utf-8')).hexdigest()[:16]}"
+    return standby_db(project, database)
 
 
 def _comment(database: str, template: str) -> str:

@@ -75,9 +75,11 @@ def drop_external(settings: Settings, ident: BranchIdentity, kind: str) -> list[
         with pg_connect(ep) as conn:
             for role in POSTGRES_ROLES:
                 name = ident.postgres_db(role)
-                if conn.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(name)}"):  # noqa: S608
-                    conn.query(f"DROP DATABASE {quote_ident(name)} WITH (FORCE)")
-                    dropped.append(f"postgres database {name}")
+                # db.reset's standby copy of the branch database goes with it
+                for db in (name, ident.postgres_standby(role)):
+                    if conn.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(db)}"):  # noqa: S608
+                        conn.query(f"DROP DATABASE {quote_ident(db)} WITH (FORCE)")
+                        dropped.append(f"postgres database {db}")
         return dropped
     if kind == "scylla":
         from tasks.core.stack.cql import Connection
