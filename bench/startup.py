@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 
-from bench.record import ROOT, write_section
+from bench.record import ROOT, user_environ, write_section
 
 BIN = ROOT / ".venv" / "bin"
 CASES = [
@@ -25,11 +25,12 @@ CASES = [
 
 
 def measure(argv: list[str], runs: int) -> list[float]:
-    subprocess.run(argv, cwd=ROOT, capture_output=True, check=True)  # warm the page cache
+    environ = user_environ()
+    subprocess.run(argv, cwd=ROOT, capture_output=True, check=True, env=environ)  # warm the page cache
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(argv, cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(argv, cwd=ROOT, capture_output=True, check=True, env=environ)
         times.append((time.perf_counter() - start) * 1000)
     return times
 

@@ -56,7 +56,9 @@ def inv(*args: str, cpu: str | None = None, env: dict[str, str] | None = None) -
     """
     import resource
 
-    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (env or {})
+    from bench.record import user_environ
+
+    environ = user_environ() | (env or {})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(

@@ -34,6 +34,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from bench.record import user_environ
+
 ROOT = Path(__file__).resolve().parents[2]
 CLIKD = ROOT / ".venv" / "bin" / "clikd"
 INFRA = ROOT / "tests" / "infra"
@@ -43,7 +45,7 @@ WORK = Path(tempfile.gettempdir()) / "clikd-bench-env"
 
 def env(**extra: str) -> dict[str, str]:
     facts = json.loads((INFRA / "testbed.json").read_text())
-    out = {k: v for k, v in os.environ.items() if not k.startswith("CLIKD_")}
+    out = {k: v for k, v in user_environ().items() if not k.startswith("CLIKD_")}
     out.update(
         CLIKD_CONFIG=str(CONFIG),
         CLIKD_TESTBED_REGISTRY_PASSWORD=str(facts["registry"]["password"]),
@@ -131,7 +133,7 @@ def compose_file(branch: str) -> Path:
             if comp.volumes:
                 svc["volumes"] = [f"{name}data:{path}" for path in comp.volumes.values()]
         services[name] = svc
-    volumes = {
+    volumes: dict[str, dict[str, Any]] = {
         "pgdata": {},
         "keydbdata": {},
         **{f"{n}data": {} for n, c in stack.components.items() if c.volumes and c.role == "service"},

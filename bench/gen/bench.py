@@ -13,7 +13,6 @@ go to the gen section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.gen.peer import run_peer
-from bench.record import write_section
+from bench.record import user_environ, write_section
 from tests.gen import gates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +35,7 @@ def clikd_run(spec: Path, out: Path, cache: Path, only: str = "") -> float:
     args = [str(INV), "gen.all", "--force", "--spec", str(spec), "--output", str(out), "--json"]
     if only:
         args += ["--only", only]
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env = {**user_environ(), "XDG_CACHE_HOME": str(cache)}
     started = time.monotonic()
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     seconds = time.monotonic() - started
