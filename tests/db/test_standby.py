@@ -27,6 +27,14 @@ def standby_of(t: Any, role: str, *, wait: float = 30.0) -> str | None:
         time.sleep(0.1)
 
 
+def reset_with_standbys(project: Project, branch: str) -> Any:
+    """Reset both Postgres roles of ``branch`` and wait for their standby copies; the branch's target."""
+    assert project.inv("db.reset", "--yes", "--stores", "auth,main", branch=branch).returncode == 0
+    t = project.target(branch)
+    assert standby_of(t, "auth") is not None and standby_of(t, "main") is not None
+    return t
+
+
 def hows(done: Any) -> dict[str, str]:
     return {s["store"]: s["how"] for s in json.loads(done.stdout)["stores"]}
 
@@ -83,10 +91,7 @@ def test_destroy_removes_the_standbys_and_refills_collect_orphans(
 ) -> None:
     from tasks.core.db import destroy
 
-    branch = branches.new()
-    assert project.inv("db.reset", "--yes", "--stores", "auth,main", branch=branch).returncode == 0
-    t = project.target(branch)
-    assert standby_of(t, "auth") is not None and standby_of(t, "main") is not None
+    t = reset_with_standbys(project, branches.new())
     destroy.destroy(t)
     assert standby_of(t, "auth", wait=0) is None and standby_of(t, "main", wait=0) is None
 
@@ -114,9 +119,7 @@ def test_purging_a_branch_from_a_shared_server_drops_its_standby_copies(
     from tasks.core.stack.provision import drop_external
 
     branch = branches.new()
-    assert project.inv("db.reset", "--yes", "--stores", "auth,main", branch=branch).returncode == 0
-    t = project.target(branch)
-    assert standby_of(t, "auth") is not None and standby_of(t, "main") is not None
+    t = reset_with_standbys(project, branch)
     session = project.session(branch)
     dropped = " ".join(drop_external(session.config.settings, session.ident, "postgres"))  # env.stop --purge
     for role in ("auth", "main"):
