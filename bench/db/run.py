@@ -89,10 +89,11 @@ def dirty_every_table(t: Any) -> None:
 
 def wait_standby(t: Any, timeout: float = 30.0) -> None:
     """Until both Postgres roles' standby copies are complete: the steady state between resets."""
-    from tasks.core.db import postgres, standby
+    from tasks.core.branch import standby_db
+    from tasks.core.db import postgres
 
     deadline = time.monotonic() + timeout
-    spares = [standby.name(t.ident.project, t.database(role)) for role in ("auth", "main")]
+    spares = [standby_db(t.ident.project, t.database(role)) for role in ("auth", "main")]
     while time.monotonic() < deadline:
         with postgres.admin(t.postgres) as conn:
             rows = conn.execute(

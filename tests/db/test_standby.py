@@ -6,14 +6,15 @@ import json
 import time
 from typing import Any
 
-from tasks.core.db import postgres, standby
+from tasks.core.branch import standby_db
+from tasks.core.db import postgres
 from tests.db.conftest import Branches, Project
 from tests.db.helpers import pg_count, pg_tables
 
 
 def standby_of(t: Any, role: str, *, wait: float = 30.0) -> str | None:
     """The comment of the role's standby copy once it is complete (None if none appears in ``wait`` s)."""
-    spare = standby.name(t.ident.project, t.database(role))
+    spare = standby_db(t.ident.project, t.database(role))
     deadline = time.monotonic() + wait
     while True:
         with postgres.admin(t.postgres) as conn:
@@ -73,7 +74,7 @@ def test_a_standby_of_another_template_is_not_used(project: Project, branches: B
     assert project.inv("db.reset", "--yes", "--stores", "main", branch=branch).returncode == 0
     t = project.target(branch)
     assert standby_of(t, "main") is not None
-    spare = standby.name(t.ident.project, t.database("main"))
+    spare = standby_db(t.ident.project, t.database("main"))
     with postgres.admin(t.postgres) as conn:
         # as if the migrations changed since the copy was made
         conn.execute(
@@ -96,7 +97,7 @@ def test_destroy_removes_the_standbys_and_refills_collect_orphans(
     assert standby_of(t, "auth", wait=0) is None and standby_of(t, "main", wait=0) is None
 
     # a copy whose branch database is gone (its branch removed while it was made) is dropped by a refill
-    orphan = standby.name(t.ident.project, "clikd_main_gone_branch")
+    orphan = standby_db(t.ident.project, "clikd_main_gone_branch")
     other = branches.new("other")
     with postgres.admin(t.postgres) as conn:
         postgres.drop_database(conn, orphan)
@@ -123,7 +124,7 @@ def test_purging_a_branch_from_a_shared_server_drops_its_standby_copies(
     session = project.session(branch)
     dropped = " ".join(drop_external(session.config.settings, session.ident, "postgres"))  # env.stop --purge
     for role in ("auth", "main"):
-        spare = standby.name(t.ident.project, t.database(role))
+        spare = standby_db(t.ident.project, t.database(role))
         assert spare == session.ident.postgres_standby(role)
         assert spare in dropped and t.database(role) in dropped
         assert not postgres.database_exists(t.postgres, spare)

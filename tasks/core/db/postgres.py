@@ -108,6 +108,28 @@ def lock_key(dbname: str) -> int:
     return key - (1 << 64) if key >= 1 << 63 else key
 
 
+def try_lock(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Take ``name``'s advisory lock if nobody holds it (a session lock: released by :func:`unlock`)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),)).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection[Any], name: str) -> None:
+    if not conn.closed:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+
+
+@contextmanager
+def lock_if_free(conn: psycopg.Connection[Any], name: str) -> Iterator[bool]:
+    """Whether ``name``'s advisory lock was free and is now ours; it is released after the block."""
+    mine = try_lock(conn, name)
+    try:
+        yield mine
+    finally:
+        if mine:
+            unlock(conn, name)
+
+
 @contextmanager
 def migration_lock(
     conn: psycopg.Connection[Any],
@@ -120,8 +142,7 @@ def migration_lock(
     deadline = time.monotonic() + timeout
     waited = False
     while True:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-        if row and row[0]:
+        if try_lock(conn, dbname):
             break
         if not waited:
             unsigned = key & 0xFFFFFFFFFFFFFFFF
@@ -144,8 +165,7 @@ def migration_lock(
     try:
         yield
     finally:
-        if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        unlock(conn, dbname)
 
 
 def read_history(conn: psycopg.Connection[Any]) -> dict[int, Applied]:

@@ -25,21 +25,8 @@ if TYPE_CHECKING:
 MARK = "clikd standby of "
 
 
-def name(project: str, database: str) -> str:
-    return standby_db(project, database)
-
-
 def _comment(database: str, template: str) -> str:
     return f"{MARK}{database} from {template}"
-
-
-def _try_lock(conn: psycopg.Connection[Any], spare: str) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (postgres.lock_key(spare),)).fetchone()
-    return bool(row and row[0])
-
-
-def _unlock(conn: psycopg.Connection[Any], spare: str) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s)", (postgres.lock_key(spare),))
 
 
 def _described(conn: psycopg.Connection[Any], database: str) -> str | None:
@@ -55,10 +42,10 @@ def take(conn: psycopg.Connection[Any], project: str, database: str, template: s
 
     The caller holds ``database``'s migration lock.
     """
-    spare = name(project, database)
-    if not _try_lock(conn, spare):
-        return False  # a refill is still copying it
-    try:
+    spare = standby_db(project, database)
+    with postgres.lock_if_free(conn, spare) as mine:
+        if not mine:
+            return False  # a refill is still copying it
         comment = _described(conn, spare)
         if comment is None:
             return False
@@ -71,24 +58,19 @@ def take(conn: psycopg.Connection[Any], project: str, database: str, template: s
         # A clone carries no comment (shared descriptions are not copied): neither does the renamed copy.
         conn.execute(f"COMMENT ON DATABASE {q(database)} IS NULL".encode())
         return True
-    finally:
-        _unlock(conn, spare)
 
 
 def refill(ep: Endpoint, project: str, database: str, template: str) -> None:
     """Copy ``template`` as ``database``'s standby (unless one is there or being made); collect orphans."""
-    spare = name(project, database)
+    spare = standby_db(project, database)
     q = postgres.quote_ident
     with postgres.admin(ep) as conn:
-        if _try_lock(conn, spare):
-            try:
-                if _described(conn, spare) != _comment(database, template):
-                    postgres.drop_database(conn, spare)
-                    postgres.create_database(conn, spare, template=template)
-                    note = postgres.quote_literal(_comment(database, template))
-                    conn.execute(f"COMMENT ON DATABASE {q(spare)} IS {note}".encode())
-            finally:
-                _unlock(conn, spare)
+        with postgres.lock_if_free(conn, spare) as mine:
+            if mine and _described(conn, spare) != _comment(database, template):
+                postgres.drop_database(conn, spare)
+                postgres.create_database(conn, spare, template=template)
+                note = postgres.quote_literal(_comment(database, template))
+                conn.execute(f"COMMENT ON DATABASE {q(spare)} IS {note}".encode())
         _collect_orphans(conn, project)
 
 
@@ -104,15 +86,15 @@ def _collect_orphans(conn: psycopg.Connection[Any], project: str) -> None:
         if not comment or not comment.startswith(MARK):
             continue
         database = comment[len(MARK) :].rsplit(" from ", 1)[0]
-        if database not in live and _try_lock(conn, spare):
-            try:
+        if database in live:
+            continue
+        with postgres.lock_if_free(conn, spare) as mine:
+            if mine:
                 postgres.drop_database(conn, spare)
-            finally:
-                _unlock(conn, spare)
 
 
 def drop(conn: psycopg.Connection[Any], project: str, database: str) -> None:
     """Remove ``database``'s standby, waiting for a refill in progress to finish first."""
-    spare = name(project, database)
+    spare = standby_db(project, database)
     with postgres.migration_lock(conn, spare, on_wait=lambda _m: None):
         postgres.drop_database(conn, spare)

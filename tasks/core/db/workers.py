@@ -63,17 +63,16 @@ def by_driver(
 
     ``meanwhile`` runs in this process while the children work (preparing the output, say).
     """
-    groups: dict[str, list[str]] = {}
-    for store in jobs:
-        groups.setdefault(driver_of(store), []).append(store)
     _reap()
     if not forking():
         outcomes = settle(jobs)
         _run_afterwards()
         meanwhile()
     else:
-        groups_jobs = {g: {s: jobs[s] for s in stores} for g, stores in groups.items()}
-        outcomes = _in_children(groups_jobs, meanwhile)
+        groups: dict[str, dict[str, Callable[[], T]]] = {}
+        for store, job in jobs.items():
+            groups.setdefault(driver_of(store), {})[store] = job
+        outcomes = _in_children(groups, meanwhile)
     return unwrap(outcomes, list(jobs))
 
 
