@@ -28,7 +28,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
     only: str = "",
     exclude: str = "",
     no_pull: bool = False,
-    timeout: float = 0.0,
+    timeout: int = 0,
     branch: str = "",
     yes: bool = False,
     json: bool = False,
@@ -183,7 +183,7 @@ def status(c: Context, branch: str = "", watch: bool = False, env: str = "", jso
         "level": "only lines at this level or above: trace, debug, info, warn, error, fatal",
         "grep": "only lines matching this regular expression",
         "since": "only lines newer than this: 30s, 10m, 2h, 1d or a timestamp",
-        "tail": "only the last N matching lines per service (-1: all)",
+        "tail": "only the last N matching lines per service (default: all)",
         "follow": "keep printing new lines until Ctrl+C",
         "export": "also write the lines to this file (JSON lines when it ends in .jsonl)",
     }
