@@ -202,7 +202,9 @@ class ClikdProgram(Program):
         picked = prompts.select("What do you want to do?", labels, default=labels[0])
         if picked not in QUICK_ACTIONS:
             raise Exit(code=0)
-        self.tasks = self.parser.parse_argv([QUICK_ACTIONS[picked]])
+        chosen = self._make_parser().parse_argv([QUICK_ACTIONS[picked]])
+        chosen.pop(0)  # the core context; the rest is the task to run
+        self.tasks = chosen
 
     def _namespace_menu(self, space: str) -> str:
         """The task picked from a namespace's menu, or its task list and exit 0 without a terminal."""
