@@ -272,10 +272,12 @@ class ClikdProgram(Program):
                 where = f" for {context.name}" if context is not None and context.name else ""
             else:
                 kind, pool, where = "task", [*self.collection.task_names, *self.collection.collections], ""
-            close = difflib.get_close_matches(token, pool, n=1, cutoff=0.6)
+            # What the token begins (a task or flag cut short), else the nearest by spelling.
+            close = sorted(c for c in pool if c.startswith(token) and len(token) > 2)[:3]
+            close = close or difflib.get_close_matches(token, pool, n=1, cutoff=0.6)
             text = f"{self.binary}: unknown {kind} {token!r}{where}"
             if close:
-                text += f"; did you mean {close[0]}?"
+                text += f"; did you mean {' or '.join(close)}?"
             text += f"\nhint: {self.binary} --list shows every task, {self.binary} --help <task> its flags"
         else:
             text = f"{self.binary}: {text}"

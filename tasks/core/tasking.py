@@ -91,7 +91,7 @@ def metavar(name: str, kind: type) -> str | None:
     """The placeholder help shows after a value-taking flag; None for a switch."""
     if kind is bool:
         return None
-    return METAVARS.get(name.strip("-").replace("_", "-"), _KIND_METAVARS.get(kind, kind.__name__.upper()))
+    return METAVARS.get(name.strip("-_").replace("_", "-"), _KIND_METAVARS.get(kind, kind.__name__.upper()))
 
 
 class ClikdTask(Task[Any]):
