@@ -120,14 +120,19 @@ def name_program(text: str) -> str:
     return text if program == "inv" else _INV.sub(f"{program} ", text)
 
 
+# Counts where 0 means something: `env.logs --follow --tail 0` follows new lines only.
+ZERO_ALLOWED = {"tail"}
+
+
 def check_number(flag: str, value: object) -> None:
-    """Durations and counts are positive: zero or less is a usage error (exit 2)."""
+    """Durations and counts are positive: zero (but where ZERO_ALLOWED) or less is a usage error."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return
-    if value <= 0:
+    if value < 0 or (value == 0 and flag not in ZERO_ALLOWED):
+        least = "0 or more" if flag in ZERO_ALLOWED else "more than 0"
         raise UsageError(
-            f"--{flag} must be more than 0, not {value:g}",
-            hint=f"leave --{flag} out for its default, or give a positive number",
+            f"--{flag} must be {least}, not {value:g}",
+            hint=f"leave --{flag} out for its default, or give a number {least}",
         )
 
 
