@@ -229,17 +229,24 @@ class ClikdProgram(Program):
         return picked.split()[0]
 
     def _print_environments(self) -> None:
+        """Deploy's menu header: the environments clikd.toml knows, and the pre-deployment checks now."""
+        from tasks.core import console
         from tasks.core.errors import ClikdError
         from tasks.core.session import Session
 
         try:
-            settings = Session().config.settings
-            environments = getattr(settings, "environments", {}) or {}
-            print("Environments: " + (", ".join(sorted(environments)) or "none configured in clikd.toml"))
+            session = Session()
+            known = sorted(getattr(session.config.settings, "environments", {}) or {})
+            print(
+                "Environments: " + (", ".join(known) or "none configured in clikd.toml ([environments.NAME])")
+            )
+            print("Pre-deployment checks (deploy.staging warns on them, deploy.production needs them all):")
+            from tasks.core.deploy import checks
+            from tasks.core.deploy import views as _views  # noqa: F401  (registers the checks table)
+
+            console.emit(checks.run(session))
         except ClikdError as error:
-            print(f"Environments: unknown ({error.message})")
-        print("Pre-deployment checks run first in deploy.staging and deploy.production;")
-        print(f"{self.binary} deploy.status shows what runs where.")
+            print(f"Environments and checks: unknown ({error.message})")
         print()
 
     def _check_numbers(self) -> None:

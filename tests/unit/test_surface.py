@@ -7,6 +7,7 @@ the menus). The walks over the collection read it at run time, so tasks added la
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -277,14 +278,20 @@ def test_a_namespace_alone_in_a_terminal_runs_the_picked_task() -> None:
 
 
 def test_deploy_menu_shows_the_environments_and_checks() -> None:
-    child = spawn("deploy")
+    child = spawn("deploy", CLIKD_BRANCH="h15a/deploy-menu")
     child.expect("Environments: ")
     child.expect("Pre-deployment checks")
+    seen = io.StringIO()
+    child.logfile_read = seen
+    for check in ("git tree clean", "services healthy", "migrations up to date", "clients"):
+        child.expect(check)
     child.expect("Which deploy task")
     child.send(DOWN * 5 + "\r")  # "Nothing (quit)" after the five deploy tasks
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    shown = re.sub(r"\s+", " ", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|[│┃]", " ", seen.getvalue()))
+    assert "clikd env.start" in shown and "inv env.start" not in shown  # hints name the program
 
 
 def test_env_switch_takes_the_target_as_a_word_and_still_opens_the_menu_alone(tmp_path: Path) -> None:
