@@ -121,9 +121,6 @@ class ClikdProgram(Program):
             if token == "env.switch" and not following.startswith("-") and following not in names:
                 unparsed.insert(i + 1, "--target")
                 break
-        # `clikd db` (a namespace alone): its menu in a terminal, its task list otherwise.
-        if len(unparsed) == 1 and unparsed[0] in self.collection.collections:
-            unparsed = [self._namespace_menu(unparsed[0])]
         self.core.unparsed = unparsed
         try:
             super().parse_tasks()
@@ -171,83 +168,6 @@ class ClikdProgram(Program):
         else:
             print(self.leading_indent + "none")
             print()
-
-    def no_tasks_given(self) -> None:
-        from tasks.core import prompts
-        from tasks.core.overview import MOST_USED, QUICK_ACTIONS, overview
-
-        namespaces = {
-            space: [t for t in MOST_USED.get(space, []) if t in self.collection.task_names]
-            for space in sorted(self.collection.collections)
-        }
-        seen = overview(Path.cwd(), namespaces)
-        print(f"clikd {__version__}: the Clikd development CLI")
-        print()
-        print(f"  branch  {seen.branch}")
-        print(f"  target  {seen.target}")
-        print(f"  stack   {seen.stack}")
-        print(f"  config  {seen.config}")
-        print()
-        width = max(len(space) for space in namespaces)
-        for space, tasks in namespaces.items():
-            print(f"  {space:<{width}}  {'  '.join(t.split('.', 1)[1] for t in tasks)}")
-        print()
-        b = self.binary
-        print(f"Help: {b} --list (every task), {b} --help <task> (its flags), {b} <namespace> (e.g. {b} db),")
-        print("README.md (the guide)")
-        if not prompts.interactive():
-            raise Exit(code=0)
-        print()
-        labels = [*QUICK_ACTIONS, "Nothing (quit)"]
-        picked = prompts.select("What do you want to do?", labels, default=labels[0])
-        if picked not in QUICK_ACTIONS:
-            raise Exit(code=0)
-        chosen = self._make_parser().parse_argv([QUICK_ACTIONS[picked]])
-        chosen.pop(0)  # the core context; the rest is the task to run
-        self.tasks = chosen
-
-    def _namespace_menu(self, space: str) -> str:
-        """The task picked from a namespace's menu, or its task list and exit 0 without a terminal."""
-        from tasks.core import prompts
-
-        sub = self.collection.collections[space]
-        pairs = [(f"{space}.{name}", _first_line(sub[name].__doc__)) for name in sorted(sub.tasks)]
-        if not prompts.interactive():
-            example = pairs[0][0]
-            b = self.binary
-            print(f"{space} tasks (run one: {b} {example}; its flags: {b} --help {example}):")
-            print()
-            self.print_columns(pairs)
-            raise Exit(code=0)
-        if space == "deploy":
-            self._print_environments()
-        width = max(len(name) for name, _ in pairs)
-        choices = [f"{name:<{width}}  {doc}" for name, doc in pairs]
-        picked = prompts.select(f"Which {space} task?", [*choices, "Nothing (quit)"], default=choices[0])
-        if picked.startswith("Nothing"):
-            raise Exit(code=0)
-        return picked.split()[0]
-
-    def _print_environments(self) -> None:
-        """Deploy's menu header: the environments clikd.toml knows, and the pre-deployment checks now."""
-        from tasks.core import console
-        from tasks.core.errors import ClikdError
-        from tasks.core.session import Session
-
-        try:
-            session = Session()
-            known = sorted(getattr(session.config.settings, "environments", {}) or {})
-            print(
-                "Environments: " + (", ".join(known) or "none configured in clikd.toml ([environments.NAME])")
-            )
-            print("Pre-deployment checks (deploy.staging warns on them, deploy.production needs them all):")
-            from tasks.core.deploy import checks
-            from tasks.core.deploy import views as _views  # noqa: F401  (registers the checks table)
-
-            console.emit(checks.run(session))
-        except ClikdError as error:
-            print(f"Environments and checks: unknown ({error.message})")
-        print()
 
     def _check_numbers(self) -> None:
         from tasks.core.errors import ClikdError

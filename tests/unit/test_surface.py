@@ -47,9 +47,15 @@ def run(*argv: str, cwd: Path = ROOT, **extra: str) -> subprocess.CompletedProce
     )
 
 
-def spawn(*argv: str, cwd: Path = ROOT, **extra: str) -> pexpect.spawn:
+def spawn(*argv: str, cwd: Path = ROOT, binary: str = "clikd", **extra: str) -> pexpect.spawn:
     return pexpect.spawn(
-        CLIKD, list(argv), cwd=str(cwd), env=env(**extra), encoding="utf-8", timeout=60, dimensions=(50, 160)
+        str(BIN / binary),
+        list(argv),
+        cwd=str(cwd),
+        env=env(**extra),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 160),
     )
 
 
@@ -218,8 +224,9 @@ def test_hints_name_the_program_that_ran(tmp_path: Path) -> None:
 # -- bare clikd, namespaces, env.switch, --version ---------------------------------------------
 
 
-def test_bare_clikd_without_terminal_prints_the_overview_and_exits_0() -> None:
-    done = run(CLIKD, CLIKD_BRANCH="h15a/overview")
+@pytest.mark.parametrize("binary", ["clikd", "inv"])
+def test_bare_program_without_terminal_prints_the_overview_and_exits_0(binary: str) -> None:
+    done = run(str(BIN / binary), CLIKD_BRANCH="h15a/overview")
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "branch  h15a/overview" in text
@@ -227,16 +234,19 @@ def test_bare_clikd_without_terminal_prints_the_overview_and_exits_0() -> None:
     assert re.search(r"stack   (not started|running|stopped|unknown)", text), text
     for space in ("env", "db", "gen", "deploy", "config"):
         assert re.search(rf"^  {space}\s+\w", text, re.M), space
-    assert "clikd --list" in text and "clikd --help <task>" in text
+    assert f"{binary} --list" in text and f"{binary} --help <task>" in text
     assert "--prompt-for-sudo-password" not in text
 
 
+@pytest.mark.parametrize("binary", ["clikd", "inv"])
 @pytest.mark.parametrize("space", ["db", "gen", "deploy", "env", "config"])
-def test_a_namespace_alone_without_terminal_lists_its_tasks(space: str) -> None:
-    done = run(CLIKD, space)
+def test_a_namespace_alone_without_terminal_lists_its_tasks(binary: str, space: str) -> None:
+    done = run(str(BIN / binary), space)
     assert done.returncode == 0, done.stderr
     listed = re.findall(rf"^  ({space}\.[\w-]+)", done.stdout, re.M)
-    assert sorted(listed) == sorted(t for t in ns.task_names if t.startswith(space + "."))
+    expected = [t for t in ns.task_names if t.startswith(space + ".") and t != f"{space}.menu"]
+    assert sorted(listed) == sorted(expected)
+    assert f"{binary} --help {space}." in done.stdout
 
 
 def test_bare_clikd_in_a_terminal_runs_the_picked_quick_action() -> None:
@@ -267,8 +277,9 @@ def test_bare_clikd_in_a_terminal_can_quit() -> None:
     assert child.exitstatus == 0
 
 
-def test_a_namespace_alone_in_a_terminal_runs_the_picked_task() -> None:
-    child = spawn("config")
+@pytest.mark.parametrize("binary", ["clikd", "inv"])
+def test_a_namespace_alone_in_a_terminal_runs_the_picked_task(binary: str) -> None:
+    child = spawn("config", binary=binary)
     child.expect("Which config task")
     child.send("\r")  # config.check, the first in the menu
     child.expect("is valid")
