@@ -208,6 +208,8 @@ def test_config_flag_chooses_the_clikd_toml_and_beats_clikd_config(tmp_path: Pat
     # a relative path is taken from where clikd runs
     rel = run(CLIKD, "--config", "elsewhere.toml", "config.check", "--json", cwd=tmp_path)
     assert rel.returncode == 0 and f'"config_file": "{other}"' in rel.stdout, rel.stderr
+    version = run(CLIKD, "--config", str(other), "--version")
+    assert version.returncode == 0 and f"config: {other}" in version.stdout
 
 
 def test_hints_name_the_program_that_ran(tmp_path: Path) -> None:
