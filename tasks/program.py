@@ -155,12 +155,15 @@ class ClikdProgram(Program):
     def print_task_help(self, name: str) -> None:
         import inspect
 
+        from tasks.core.tasking import name_program
+
         context = self.parser.contexts[name]
         tuples = help_tuples(context)
         print(f"Usage: {self.binary} {name} {'[--options] ' if tuples else ''}")
         print()
         for line in (inspect.getdoc(self.collection[name]) or "").splitlines():
-            print(self.leading_indent + line if line.strip() else "")
+            # the examples say `inv ...`; shown by clikd, they say `clikd ...`
+            print(self.leading_indent + name_program(line) if line.strip() else "")
         print()
         print("Options:")
         if tuples:

@@ -221,6 +221,9 @@ def test_hints_name_the_program_that_ran(tmp_path: Path) -> None:
     assert by_clikd.returncode == by_inv.returncode == 3, (by_clikd.stderr, by_inv.stderr)
     assert "clikd env.switch --target local" in by_clikd.stderr and "inv env.switch" not in by_clikd.stderr
     assert "inv env.switch --target local" in by_inv.stderr
+    shown = run(CLIKD, "--help", "env.start").stdout
+    assert "clikd env.start --only" in shown and "inv env.start" not in shown  # the examples too
+    assert "inv env.start --only" in run(INV, "--help", "env.start").stdout
 
 
 # -- bare clikd, namespaces, env.switch, --version ---------------------------------------------
