@@ -113,7 +113,7 @@ class ClikdProgram(Program):
 
     def parse_tasks(self) -> None:
         unparsed = list(self.core.unparsed)
-        names = set(self.collection.task_names)
+        names = set(self.collection.task_names) | set(self.collection.collections)
         # `clikd env.switch staging`: Invoke has no optional positionals, so the bare word
         # becomes --target here (and `clikd env.switch` alone still opens the menu).
         for i, token in enumerate(unparsed[:-1]):
