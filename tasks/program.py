@@ -2,8 +2,9 @@
 
 Differences from Invoke's Program: only the core options that mean something for clikd (help,
 list, version, completion, debug, config), ``--config`` naming a clikd.toml, exit 2 with the
-closest match for an unknown task or flag, an overview and menus when no task is named, and
-``env.switch TARGET`` as a positional.
+closest match for an unknown task or flag, zero or negative numbers refused while parsing, typed
+placeholders in help, and ``env.switch TARGET`` as a positional. (The overview and menus of
+`clikd` / `clikd db` alone are the collections' default tasks, in tasks/menus.py.)
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class ClikdConfig(Config):
 
 
 class ClikdProgram(Program):
-    """Invoke's Program with clikd's core options, errors and menus."""
+    """Invoke's Program with clikd's core options, parse errors and help."""
 
     def core_args(self) -> list[Argument]:
         kept = [arg for arg in super().core_args() if arg.name in KEPT_CORE]
