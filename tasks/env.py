@@ -28,7 +28,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
     only: str = "",
     exclude: str = "",
     no_pull: bool = False,
-    timeout: float = 0.0,
+    timeout: int = 0,
     branch: str = "",
     yes: bool = False,
     json: bool = False,
@@ -183,7 +183,7 @@ def status(c: Context, branch: str = "", watch: bool = False, env: str = "", jso
         "level": "only lines at this level or above: trace, debug, info, warn, error, fatal",
         "grep": "only lines matching this regular expression",
         "since": "only lines newer than this: 30s, 10m, 2h, 1d or a timestamp",
-        "tail": "only the last N matching lines per service (-1: all)",
+        "tail": "only the last N matching lines per service (default: all)",
         "follow": "keep printing new lines until Ctrl+C",
         "export": "also write the lines to this file (JSON lines when it ends in .jsonl)",
     }
@@ -308,7 +308,8 @@ def prune(c: Context, yes: bool = False, json: bool = False) -> None:
     console.emit(result, as_json=json)
 
 
-# A flag, not a positional: Invoke has no optional positional arguments, and the menu needs "no argument".
+# A flag for Invoke (it has no optional positionals, and the menu needs "no argument"); the clikd
+# program also takes it as a bare word: `clikd env.switch staging` (see tasks/program.py).
 @clikd_task(help={"target": "local, staging or production (a menu in a terminal when left out)"})
 def switch(c: Context, target: str = "", json: bool = False) -> None:
     """Choose what db, env.status and env.logs act on: local, staging or production (kept per checkout).
@@ -319,8 +320,8 @@ def switch(c: Context, target: str = "", json: bool = False) -> None:
     Examples:
       inv env.switch --target staging
       inv env.switch            (pick from a menu)
-      inv env.switch -t local
-      clikd env.switch -t production --json
+      clikd env.switch staging
+      clikd env.switch production --json
     """
     from tasks.core import prompts, targets
     from tasks.core.errors import UsageError

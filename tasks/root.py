@@ -1,14 +1,16 @@
-"""The root collection: one namespace per area of work."""
+"""The root collection: one namespace per area of work, each with a menu as its default task."""
 
 from __future__ import annotations
 
 from invoke.collection import Collection
 
-from tasks import config, db, deploy, env, gen
+from tasks import config, db, deploy, env, gen, menus
 
 ns = Collection()
-ns.add_collection(Collection.from_module(config))
-ns.add_collection(Collection.from_module(db))
-ns.add_collection(Collection.from_module(deploy))
-ns.add_collection(Collection.from_module(env))
-ns.add_collection(Collection.from_module(gen))
+# `clikd` / `inv` alone: the overview (and the quick-actions menu in a terminal).
+ns.add_task(menus.overview, default=True)
+for module in (config, db, deploy, env, gen):
+    space = Collection.from_module(module)
+    # `clikd db` alone: the namespace's menu (its task list without a terminal).
+    space.add_task(menus.namespace_menu(space.name or ""), name="menu", default=True)
+    ns.add_collection(space)

@@ -71,7 +71,7 @@ class Session:
         if choice.remote:
             raise NotLocal(
                 f"{what} only runs against local development, and the target is {choice.describe()}",
-                hint="pass --env local for this run, or inv env.switch -t local",
+                hint="pass --env local for this run, or inv env.switch --target local",
             )
 
     def local_only(self, what: str) -> None:

@@ -73,7 +73,7 @@ def switched(root: Path) -> str | None:
     try:
         return parse(text, str(path))
     except UsageError as exc:
-        raise ConfigError(exc.message, hint=f"inv env.switch -t local rewrites {path}") from None
+        raise ConfigError(exc.message, hint=f"inv env.switch --target local rewrites {path}") from None
 
 
 def record(root: Path, name: str) -> Path:

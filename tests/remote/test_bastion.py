@@ -212,7 +212,7 @@ def test_switch_is_kept_per_checkout_and_overridden_per_run(remote: Remote) -> N
 
     bad = remote.run("db.status", "--env", "prod")
     assert bad.returncode == 2 and "did you mean 'production'" in bad.stderr
-    back = remote.run("env.switch", "-t", "local")
+    back = remote.run("env.switch", "--target", "local")
     assert back.returncode == 0 and "target: local (was staging)" in back.stderr + back.stdout
 
 

@@ -83,7 +83,7 @@ def test_status_reads_the_cluster_for_a_remote_target(staging: Checkout, namespa
 
 
 def test_logs_read_pod_logs_and_follow_the_switched_target(staging: Checkout) -> None:
-    assert staging.inv("env.switch", "-t", "staging").returncode == 0
+    assert staging.inv("env.switch", "--target", "staging").returncode == 0
     done = staging.inv("env.logs", "--level", "error", "--json")
     assert done.returncode == 0, done.stderr
     assert "target: staging (from env.switch)" in done.stderr
@@ -110,7 +110,7 @@ def test_status_of_a_remote_target_with_nothing_deployed(tmp_path: Path, kube: K
 
 def test_env_start_says_it_is_local_only(tmp_path: Path, kube: Kube) -> None:
     checkout = Checkout(tmp_path / "start", "unused")
-    assert checkout.inv("env.switch", "-t", "staging").returncode == 0
+    assert checkout.inv("env.switch", "--target", "staging").returncode == 0
     done = checkout.inv("env.stop", "--json")  # nothing runs: a no-op stop, and the note
     assert "target: local" in done.stderr and "switched target staging" in done.stderr
 

@@ -18,6 +18,7 @@ from tasks.core.deploy.model import (
     PreviewResult,
     StatusReport,
 )
+from tasks.core.tasking import name_program
 
 STYLE = {CheckState.PASS: "green", CheckState.WARN: "yellow", CheckState.FAIL: "red"}
 
@@ -48,7 +49,7 @@ def checks_view(report: ChecksReport) -> RenderableType:
             check.name,
             Text(check.state.value, style=STYLE[check.state]),
             detail,
-            check.hint or "",
+            name_program(check.hint or ""),
             f"{check.seconds:.2f}s" if check.seconds >= 0.1 else f"{check.seconds * 1000:.1f}ms",
         )
     if report.forced and report.failed:

@@ -17,6 +17,7 @@ from tasks.core.remote.cluster import (
     PodStatus,
 )
 from tasks.core.stack.views import human_age
+from tasks.core.tasking import name_program
 
 HEALTH_STYLE = {HEALTHY: "green", PROGRESSING: "cyan", DEGRADED: "bold red", SCALED_TO_ZERO: "dim"}
 PHASE_STYLE = {"Running": "green", "Succeeded": "dim", "Pending": "yellow", "Failed": "red"}
@@ -77,6 +78,6 @@ def _status(snap: ClusterStatus) -> RenderableType:
             Text(p.reason or "—", style="red" if p.reason else "dim"),
         )
     parts: list[RenderableType] = [head, deployments, pods]
-    parts.extend(Text(f"hint: {h}", style="yellow") for h in snap.hints)
+    parts.extend(Text(f"hint: {name_program(h)}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at}", style="dim"))
     return Group(*parts)

@@ -24,6 +24,7 @@ from tasks.core.stack.model import (
     StepEvent,
     StopResult,
 )
+from tasks.core.tasking import name_program
 
 PHASE_STYLE = {
     "healthy": "green",
@@ -233,7 +234,7 @@ def _status(snap: StatusSnapshot) -> RenderableType:
             line.append(f"{lang} ", style="bold")
             line.append(f"{state}   ", style=style)
         parts.append(line)
-    parts.extend(Text(f"hint: {h}", style="yellow") for h in snap.hints)
+    parts.extend(Text(f"hint: {name_program(h)}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at} in {snap.seconds * 1000:.0f} ms", style="dim"))
     return Group(*parts)
 
