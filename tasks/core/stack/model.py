@@ -105,6 +105,9 @@ class StartResult:
     components: list[ComponentResult]
     pulled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Lines already shown as progress while the start ran (databases created, migrations, seeds):
+    # kept for --json, not repeated under the summary.
+    progress: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- stop

@@ -80,7 +80,8 @@ class LiveReporter:
             if event.error:
                 self.progress.console.print(Text(f"✗ pull {event.image}: {event.error}", style="red"))
             else:
-                self.progress.console.print(Text(f"  pulled {event.image}: {event.status}", style="dim"))
+                line = f"  pulled {event.image} ({pull_outcome(event)})"
+                self.progress.console.print(Text(line, style="dim", no_wrap=True, overflow="ellipsis"))
 
     def _component(self, event: ComponentEvent) -> None:
         if event.phase in self.quiet:
@@ -90,6 +91,18 @@ class LiveReporter:
         when = f" [{event.seconds:.1f}s]" if event.seconds is not None else ""
         detail = f" ({event.detail})" if event.detail else ""
         self.progress.console.print(Text(f"{mark} {event.name} {event.phase}{detail}{when}", style=style))
+
+
+def pull_outcome(event: PullEvent) -> str:
+    """A few words for a finished pull instead of the engine's last status line, which repeats the
+    image name ("Status: Image is up to date for …")."""
+    status = event.status.lower()
+    if "up to date" in status:
+        return "up to date"
+    if "downloaded newer" in status or event.current:
+        size = f", {human_bytes(event.total or event.current)}" if (event.total or event.current) else ""
+        return f"new image{size}"
+    return event.status.removeprefix("Status: ").split(" for ", 1)[0][:40]
 
 
 def human_age(seconds: float | None) -> str:
