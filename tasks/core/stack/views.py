@@ -246,9 +246,39 @@ def _status(snap: StatusSnapshot) -> RenderableType:
             line.append(f"{lang} ", style="bold")
             line.append(f"{state}   ", style=style)
         parts.append(line)
+    parts.extend(_database_lines(snap))
     parts.extend(Text(f"hint: {h}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at} in {snap.seconds * 1000:.0f} ms", style="dim"))
     return Group(*parts)
+
+
+MIGRATION_STYLE = {"up to date": "green", "drift": "bold red", "failed": "bold red", "unreachable": "red"}
+
+
+def _database_lines(snap: StatusSnapshot) -> list[RenderableType]:
+    """The migrations of each store and the queries per second of each database, a line each."""
+    lines: list[RenderableType] = []
+    if snap.migrations:
+        line = Text("migrations  ")
+        for m in snap.migrations:
+            style = MIGRATION_STYLE.get(m.state, "yellow")
+            line.append(f"{m.store} ", style="bold")
+            line.append(m.state, style=style)
+            line.append("   ")
+        lines.append(line)
+    if snap.activity:
+        line = Text("queries     ")
+        for a in snap.activity:
+            line.append(f"{a.database} ", style="bold")
+            if a.total is None:
+                line.append(f"— ({a.error or 'unknown'})", style="dim")
+            else:
+                line.append(f"{a.total:,}")
+                if a.per_second is not None:
+                    line.append(f" (+{a.per_second:g}/sec)", style="cyan" if a.per_second else "dim")
+            line.append("   ")
+        lines.append(line)
+    return lines
 
 
 @console.renders(EnvironmentList)
