@@ -179,11 +179,16 @@ def login(client: docker.DockerClient, settings: Registry, host: str) -> Credent
     return Credentials(host, "", None, tried)
 
 
+STANDIN_HINT = (
+    "without access to the registry: clikd env.standin builds local stand-in images, then clikd env.start"
+)
+
+
 def _hint(settings: Registry, host: str) -> str:
     return (
         f"set {settings.token_env} to a token with read access to {host}"
         + (", or run gh auth login --scopes read:packages" if settings.use_gh_cli else "")
-        + f", or docker login {host}"
+        + f", or docker login {host}; {STANDIN_HINT}"
     )
 
 
