@@ -446,10 +446,9 @@ def build(
     options: StandinOptions,
     *,
     on_event: EventSink,
-    connect: Callable[[], docker.DockerClient] | None = None,
 ) -> StandinResult:
     """Build the stand-in images (those missing, or all with ``rebuild``) and write the config layer."""
-    from tasks.core.stack.engine import connect as default_connect
+    from tasks.core.stack.engine import connect
 
     began = time.monotonic()
     root = config.root
@@ -466,7 +465,8 @@ def build(
     cache = cache_dir(options)
     cache.mkdir(parents=True, exist_ok=True)
     on_event(StepEvent("engine", "engine: connecting"))
-    client = (connect or default_connect)()
+    # long silent steps (importing the root file system, initdb in a build) outlast the usual 60 s
+    client = connect(timeout=900)
     version_info: dict[str, Any] = client.api.version()
     on_event(StepEvent("engine", f"engine: Docker {version_info.get('Version', '?')}", done=True))
 

@@ -130,3 +130,13 @@ def test_status_watch_shows_the_database_lines_in_every_frame(branches: Branches
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_status_of_a_branch_without_a_stack_reads_only_the_external_store(testbed: dict[str, Any]) -> None:
+    # the test bed's CQL server is external (shared), so it answers even when the branch has no stack
+    run = clikd("env.status", "--branch", "t/status-db-no-stack", "--json")
+    assert run.code == 0, run.text
+    assert {m["store"]: m["state"] for m in run.data["migrations"]} == {"scylla": "not created"}
+    assert [a["database"] for a in run.data["activity"]] == ["scylla"]
+    human = clikd("env.status", "--branch", "t/status-db-no-stack", env=base_env(COLUMNS="200"))
+    assert "scylla not created" in human.out and "auth " not in human.out.split("migrations", 1)[1]

@@ -38,6 +38,7 @@ QPS_SAMPLE_S = 1.0
 PG_COUNTER = "xact_commit + xact_rollback"
 KEYDB_COUNTER = "total_commands_processed"
 CQL_COUNTER = "Native-Transport-Requests completed"
+ORDER = ("auth", "main", "scylla", "keydb")  # as db.status lists the stores
 
 
 # ----------------------------------------------------------------------------- migrations
@@ -207,8 +208,9 @@ def read_all(settings: Settings, ident: BranchIdentity, kinds: dict[str, str]) -
             try:
                 return READERS[kind](settings, ident, scope)
             except Exception as exc:  # shown per database; the snapshot goes on
-                name = "postgres" if kind == "postgres" else kind
-                return [Reading(name, kind, "", scope, None, time.monotonic(), error=type(exc).__name__)]
+                names = ("auth", "main") if kind == "postgres" else (kind,)
+                at, error = time.monotonic(), type(exc).__name__
+                return [Reading(name, kind, "", scope, None, at, error=error) for name in names]
 
         return read
 
@@ -218,7 +220,7 @@ def read_all(settings: Settings, ident: BranchIdentity, kinds: dict[str, str]) -
 
 def _compare(before: dict[str, Reading], now: dict[str, Reading]) -> list[DatabaseActivity]:
     out: list[DatabaseActivity] = []
-    for name, cur in now.items():
+    for name, cur in sorted(now.items(), key=lambda item: ORDER.index(item[0]) if item[0] in ORDER else 9):
         prev = before.get(name)
         per_second = window = None
         if cur.value is not None and prev is not None and prev.value is not None and cur.at > prev.at:
@@ -259,6 +261,10 @@ def frame_end(
 
     ``scopes``: the healthy databases' kinds -> "database" | "server" | "shared server".
     """
+    if not scopes:  # no healthy database: nothing to read, nothing to wait for
+        if rates is not None:
+            rates.last, rates.scopes = {}, {}
+        return []
     if measured is None:
         first = read_all(settings, ident, scopes)
         time.sleep(QPS_SAMPLE_S)
