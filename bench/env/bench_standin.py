@@ -12,8 +12,8 @@ mirror and to Maven Central. Uses tags and caches of its own so nothing else is 
   ``mvn dependency:copy-dependencies``, ``DOCKER_BUILDKIT=0 docker build`` of each image) under
   ``clikd-standin-peer``, also from empty caches.
 
-Before measuring, only images tagged ``clikd-standin-bench/…`` and ``clikd-standin-peer/…`` are
-removed. Writes the ``standin`` section of BENCHMARKS.md.
+Before and after measuring, images tagged ``clikd-standin-bench/…`` and ``clikd-standin-peer/…``
+(and only those) are removed. Writes the ``standin`` section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def clikd_side() -> dict[str, Any]:
 
 def peer_side() -> dict[str, Any]:
     """The recipe by hand, as tests/infra/up runs it (its own tags and caches)."""
-    from tasks.core.standin import BASE_PACKAGES, TRIM, cassandra_version, debian_mirror
+    from tasks.core.standin import BASE_PACKAGES, DEFAULT_PATH, TRIM, cassandra_version, debian_mirror
 
     cache = WORK / "peer"
     env = config_env(cache)
@@ -121,7 +121,18 @@ def peer_side() -> dict[str, Any]:
                 child.unlink()
     tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     timed(
-        ["docker", "import", "-c", "ENV LANG=C.UTF-8", "-c", 'CMD ["/bin/bash"]', "-", base],
+        [
+            "docker",
+            "import",
+            "-c",
+            "ENV PATH=/usr/lib/postgresql/15/bin:" + DEFAULT_PATH,
+            "-c",
+            "ENV LANG=C.UTF-8",
+            "-c",
+            'CMD ["/bin/bash"]',
+            "-",
+            base,
+        ],
         env,
         stdin=tar.stdout,
     )
@@ -201,6 +212,7 @@ def main() -> int:
     peer = peer_side()
     after = os.getloadavg()
     shutil.rmtree(WORK, ignore_errors=True)
+    remove_own_images()
     s, p = ours["steps"], peer["steps"]
     rows = [
         "| what | clikd env.standin | by hand (debootstrap, docker import/build, mvn) |",
@@ -222,6 +234,8 @@ tools the way tests/infra/up runs it. Both download the Debian packages (base: t
 packages plus openjdk-17-jre-headless) and Cassandra {peer["version"]}'s jars. The start brings up all 8
 components (Cassandra in a container as the CQL role), migrates and seeds.
 Load average: {load[0]:.2f} before, {after[0]:.2f} after (the machine is shared with other builds).
+One run of each: the Debian and Maven Central downloads dominate and vary from run to run with the
+network, so differences of a few seconds per step are noise.
 
 {chr(10).join(rows)}
 """
