@@ -14,7 +14,8 @@ their own (``clikd-standin/…`` by default):
 Then it writes the configuration layer that points the stack at those images with ``pull = "never"``:
 ``<config stem>.local.toml`` beside the config in use (``clikd.local.toml`` normally), so the next
 ``env.start`` starts the stand-in stack. No registry is involved: nothing is pulled. Every step
-reports progress through ``on_event``; a step whose image is present is skipped unless ``rebuild``.
+reports progress through ``on_event``. An image already present is kept when it was built from the
+same recipe files and base (a fingerprint in its labels); ``rebuild`` builds everything again.
 """
 
 from __future__ import annotations
@@ -164,6 +165,44 @@ def render_layer(images: dict[str, str], services: list[str], *, prefix: str) ->
     return "\n".join(lines) + "\n"
 
 
+RECIPE_LABEL = "dev.clikd.standin.recipe"
+# What each image is built from (relative to the repository): a change rebuilds the image.
+RECIPE_FILES: dict[str, tuple[str, ...]] = {
+    "postgres": ("tests/infra/images/postgres",),
+    "keydb": ("tests/infra/images/keydb",),
+    "cql": (
+        "standin/cql",
+        "tests/infra/cassandra/cassandra.yaml.in",
+        "tests/infra/cassandra/logback.xml",
+        "tests/infra/cassandra/jvm17.options",
+        "tests/infra/cassandra/pom.xml",
+    ),
+    "service": (
+        "tests/infra/images/service",
+        "tests/infra/refservice/refservice.py",
+        "codegen/spec/clikd.openapi.yaml",
+    ),
+}
+
+
+def fingerprint(root: Path, role: str, base_id: str) -> str:
+    """A digest of the image's recipe files (names, modes and contents) and of the base image it uses."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{role}\0{base_id}\0".encode())
+    for rel in RECIPE_FILES[role]:
+        path = root / rel
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if not file.is_file():
+                digest.update(f"{file.relative_to(root)}\0missing\0".encode())
+                continue
+            executable = "x" if os.access(file, os.X_OK) else "-"
+            digest.update(f"{file.relative_to(root)}\0{executable}\0".encode())
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
 # ----------------------------------------------------------------------------- steps
 
 
@@ -184,22 +223,28 @@ class _Builder:
         self.on_event = on_event
         self.rebuild = rebuild
         self.steps: list[StandinStep] = []
+        self.recipes: dict[
+            str, str
+        ] = {}  # role -> fingerprint of its recipe and base, once the base is known
         self.logs = cache / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
-    def present(self, tag: str) -> bool:
+    def present(self, tag: str, recipe: str = "") -> bool:
+        """Whether the engine has ``tag``, built from the same recipe when one is given."""
         from docker.errors import ImageNotFound
 
         try:
-            self.client.api.inspect_image(tag)
+            found = self.client.api.inspect_image(tag)
         except ImageNotFound:
             return False
-        return True
+        labels = (found.get("Config") or {}).get("Labels") or {}
+        return not recipe or labels.get(RECIPE_LABEL) == recipe
 
     def step(self, name: str, role: str, make: Callable[[], None], *, force: bool = False) -> None:
         tag = self.images[role]
         began = time.monotonic()
-        if not force and not self.rebuild and self.present(tag):
+        recipe = self.recipes.get(role, "")
+        if not force and not self.rebuild and self.present(tag, recipe):
             self.steps.append(StandinStep(name, tag, "present", 0.0))
             self.on_event(StepEvent(name, f"{name}: {tag} present", done=True))
             return
@@ -312,7 +357,7 @@ class _Builder:
                     rm=True,
                     forcerm=True,
                     decode=True,
-                    labels={"dev.clikd.standin.role": role},
+                    labels={"dev.clikd.standin.role": role, RECIPE_LABEL: self.recipes.get(role, "")},
                 )
                 for event in stream:
                     error = stream_error(event) or error
@@ -473,6 +518,8 @@ def build(
     b = _Builder(client, root, cache, images, on_event, options.rebuild)
     b.step("base", "base", b.base)
     rebuilt_base = b.steps[-1].action == "built"
+    base_id = str(client.api.inspect_image(images["base"])["Id"])
+    b.recipes = {role: fingerprint(root, role, base_id) for role in RECIPE_FILES}
     infra = recipes(root) / "images"
     b.step("postgres", "postgres", lambda: b.build("postgres", infra / "postgres"), force=rebuilt_base)
     b.step("keydb", "keydb", lambda: b.build("keydb", infra / "keydb"), force=rebuilt_base)
