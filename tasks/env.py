@@ -343,7 +343,7 @@ def switch(c: Context, target: str = "", json: bool = False) -> None:
 
 @clikd_task(
     help={
-        "rebuild": "build every image again, even those present",
+        "rebuild": "build every image again, even those up to date",
         "prefix": "the repository prefix of the images' tags (default: clikd-standin)",
         "cache": "folder for the debootstrap cache, Cassandra's jars and build contexts "
         "(default: ~/.cache/clikd/standin)",
@@ -355,8 +355,8 @@ def standin(c: Context, rebuild: bool = False, prefix: str = "", cache: str = ""
     Builds, on the local Docker engine, what the test bed plays the platform with: a Debian base
     (debootstrap, needs root once), Postgres, the KeyDB role (redis-server), the CQL role (Apache
     Cassandra, its jars fetched once with Maven) and the reference service for every service; then
-    writes clikd.local.toml so that env.start runs the stack on them with nothing to pull. Images
-    already present are kept (seconds); the first run takes minutes.
+    writes clikd.local.toml so that env.start runs the stack on them with nothing to pull. An image
+    whose recipe and base are unchanged is kept (a rerun takes a second); the first run takes minutes.
 
     Examples:
       clikd env.standin && clikd env.start
