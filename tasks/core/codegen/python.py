@@ -8,10 +8,12 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tasks.core.codegen.build import Builder
+from tasks.core.codegen.pyprep import prepare
 from tasks.core.codegen.writer import read_tree, scratch
 from tasks.core.errors import ClikdError, ConfigError
 
@@ -59,17 +61,64 @@ def opc_config(doc: dict[str, Any], project: str, version: str) -> dict[str, Any
     }
 
 
-def generate_python(
-    doc: dict[str, Any], project: str, version: str, *, timeout: float = 300
-) -> dict[str, bytes]:
-    """Run openapi-python-client on the document; return the client's files (relative path -> bytes)."""
+@dataclass
+class PythonClient:
+    files: dict[str, bytes]
+    notes: list[str] = field(default_factory=list)  # what the normalising pass changed, what it left out
+
+
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
+_ENUM = re.compile(r"in enum \w+\.(\w+)")
+
+
+def summarise_failure(output: str, doc: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """The exception openapi-python-client ended with, the schema it names, and what to change.
+
+    Its own output is a Rich traceback dozens of lines long; the last exception line (folded back
+    together when Rich wrapped it) says what it refused.
+    """
+    lines = [line.rstrip() for line in output.splitlines()]
+    found, match = next(
+        ((i, m) for i in range(len(lines) - 1, -1, -1) if (m := _EXCEPTION.match(lines[i].strip()))),
+        (0, None),
+    )
+    if match is None:
+        tail = [line for line in lines if line.strip()][-8:]
+        return "openapi-python-client stopped without saying why", "", tail
+    text = " ".join([match.group(2), *(line.strip() for line in lines[found + 1 :] if line.strip())])
+    details: list[str] = []
+    enum = _ENUM.search(text)
+    schemas = (doc.get("components") or {}).get("schemas") or {}
+    if enum:
+        named = next((k for k in schemas if k.lower() == enum.group(1).lower()), enum.group(1))
+        details.append(f"schema: #/components/schemas/{named}")
+    hint = (
+        "change the construct it names in the document, or leave Python out for now: "
+        "inv gen.all --only swift,kotlin,typescript"
+    )
+    return f"openapi-python-client refused the document: {match.group(1)}: {text}", hint, details
+
+
+def _warnings(output: str) -> list[str]:
+    """What openapi-python-client left out of a client it did generate, one line each."""
+    found = []
+    for line in output.splitlines():
+        text = line.strip()
+        if text.startswith(("Unable to parse", "WARNING parsing")) and text not in found:
+            found.append(f"left out by openapi-python-client: {text}")
+    return found
+
+
+def generate_python(doc: dict[str, Any], project: str, version: str, *, timeout: float = 300) -> PythonClient:
+    """Run openapi-python-client on the (normalised) document; the client's files and the notes."""
+    prepared = prepare(doc)
     with scratch("clikd-gen-python-") as work:
         spec_path = work / "openapi.json"
-        spec_path.write_text(json.dumps(doc, ensure_ascii=False))
+        spec_path.write_text(json.dumps(prepared.document, ensure_ascii=False))
         config_path = work / "config.json"
-        config_path.write_text(json.dumps(opc_config(doc, project, version)))
+        config_path.write_text(json.dumps(opc_config(prepared.document, project, version)))
         out = work / "client"
-        env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+        env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "400"}
         args = [_executable(), "generate", "--path", str(spec_path), "--output-path", str(out)]
         args += ["--config", str(config_path), "--meta", "pdm", "--overwrite"]
         try:
@@ -78,11 +127,8 @@ def generate_python(
             raise PythonGeneratorFailed(
                 f"openapi-python-client did not finish in {timeout:.0f} s", "try a smaller document"
             ) from None
+        output = proc.stdout + "\n" + proc.stderr
         if proc.returncode != 0 or not out.is_dir():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            raise PythonGeneratorFailed(
-                f"openapi-python-client exited {proc.returncode}",
-                "its output is below; the document may use something it does not support",
-                details=tail.splitlines(),
-            )
-        return read_tree(out)
+            message, hint, details = summarise_failure(output, prepared.document)
+            raise PythonGeneratorFailed(message, hint or None, details=details)
+        return PythonClient(read_tree(out), [*prepared.notes, *_warnings(output)])
