@@ -195,6 +195,7 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline, per language: not
         stamp = read_stamp(plans[lang][0])
         skipped.files = len(stamp.files) if stamp else 0
         report(lang, "unchanged", 1.0)
+    failures: dict[str, ClikdError] = {}
     if pending:
         already_valid = any(
             (s := read_stamp(plans[lang][0])) is not None and s.validated and s.spec_digest == loaded.digest
@@ -207,7 +208,6 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline, per language: not
             validation = spec_mod.start_validation(loaded.document, loaded.digest, source=str(loaded.source))
         # One worker per language: Python is a subprocess (a core of its own), validation a forked process,
         # and the Jinja renderers share this interpreter.
-        failures: dict[str, ClikdError] = {}
         rendered: dict[str, tuple[dict[str, bytes], float, list[str]]] = {}
         api: Api | None = None
         with ThreadPoolExecutor(max_workers=len(pending)) as pool:
@@ -295,6 +295,11 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline, per language: not
         results=[results[lang] for lang in languages],
         seconds=round(time.perf_counter() - started, 3),
     )
+    errors = {id(e): e for e in failures.values()} if pending else {}
+    if len(errors) == 1 and set(failures) == set(languages):
+        # Every language failed for one reason (the shared model refused the document): that error
+        # alone is the whole story, with its own code and JSON pointer.
+        raise next(iter(errors.values()))
     if gen.failed:
         raise GenFailed(gen)
     if check and not gen.ok:
