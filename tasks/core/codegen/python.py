@@ -42,6 +42,21 @@ def package_name(project: str) -> str:
     return re.sub(r"\W+", "_", project).strip("_").lower() or "client"
 
 
+def _is_bytes(schema: Any) -> bool:
+    """A body schema the Python client can send as a file: none, or a binary string.
+
+    Overriding a plain string body's media type to octet-stream makes openapi-python-client treat
+    the ``str`` as a ``File`` (``body.payload``), which does not type-check.
+    """
+    if not isinstance(schema, dict) or not schema:
+        return True
+    return (
+        schema.get("format") in ("binary", "byte")
+        or "contentMediaType" in schema
+        or "contentEncoding" in schema
+    )
+
+
 def opc_config(doc: dict[str, Any], project: str, version: str) -> dict[str, Any]:
     overrides: dict[str, str] = {}
     for item in (doc.get("paths") or {}).values():
@@ -49,8 +64,13 @@ def opc_config(doc: dict[str, Any], project: str, version: str) -> dict[str, Any
             body = op.get("requestBody") if isinstance(op, dict) else None
             if not isinstance(body, dict):
                 continue
-            for ct in body.get("content") or {}:
-                if Builder.classify(ct, None) == "binary" and ct != "application/octet-stream":
+            for ct, media in (body.get("content") or {}).items():
+                schema = media.get("schema") if isinstance(media, dict) else None
+                if (
+                    Builder.classify(ct, None) == "binary"
+                    and ct != "application/octet-stream"
+                    and _is_bytes(schema)
+                ):
                     overrides[ct] = "application/octet-stream"
     return {
         "project_name_override": project,
@@ -68,6 +88,7 @@ class PythonClient:
 
 
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
+_LEAVE_OUT = "inv gen.all --only swift,kotlin,typescript"
 _ENUM = re.compile(r"in enum \w+\.(\w+)")
 
 
@@ -83,8 +104,13 @@ def summarise_failure(output: str, doc: dict[str, Any]) -> tuple[str, str, list[
         (0, None),
     )
     if match is None:
-        tail = [line for line in lines if line.strip()][-8:]
-        return "openapi-python-client stopped without saying why", "", tail
+        # Its own report: "Error(s) encountered while generating ..." and the reasons below it.
+        said = [line.strip() for line in lines if line.strip() and not line.startswith("If you believe")]
+        start = next((i for i, line in enumerate(said) if line.startswith("Error(s) encountered")), None)
+        reasons = said[start + 1 :][:6] if start is not None else said[-6:]
+        first = reasons[0] if reasons else "it stopped without saying why"
+        hint = "change the construct it names in the document, or leave Python out for now: "
+        return f"openapi-python-client refused the document: {first}", hint + _LEAVE_OUT, reasons[1:]
     text = " ".join([match.group(2), *(line.strip() for line in lines[found + 1 :] if line.strip())])
     details: list[str] = []
     enum = _ENUM.search(text)
@@ -92,10 +118,7 @@ def summarise_failure(output: str, doc: dict[str, Any]) -> tuple[str, str, list[
     if enum:
         named = next((k for k in schemas if k.lower() == enum.group(1).lower()), enum.group(1))
         details.append(f"schema: #/components/schemas/{named}")
-    hint = (
-        "change the construct it names in the document, or leave Python out for now: "
-        "inv gen.all --only swift,kotlin,typescript"
-    )
+    hint = "change the construct it names in the document, or leave Python out for now: " + _LEAVE_OUT
     return f"openapi-python-client refused the document: {match.group(1)}: {text}", hint, details
 
 
