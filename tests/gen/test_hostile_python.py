@@ -24,6 +24,7 @@ from tests.gen.conftest import REPO, corpus_documents
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 KNOWN = tomllib.loads((REPO / "codegen" / "known-failures.toml").read_text())
 KNOWN_FAILURES: dict[str, Any] = KNOWN.get("failures", {})
+CLIKD = str(REPO / ".venv" / "bin" / "clikd")
 
 
 def clikd(*args: str) -> subprocess.CompletedProcess[str]:
