@@ -28,7 +28,16 @@ def _run(
     languages: list[str], *, spec: str, output: str, check: bool, force: bool, validate: bool, json: bool
 ) -> None:
     from tasks.core.codegen import view  # noqa: F401  (registers the table)
-    from tasks.core.codegen.run import generate
+    from tasks.core.codegen.run import CheckFailedWithReport, GenFailed, GenReport
+    from tasks.core.codegen.run import generate as run_generate
+
+    def generate(*args: Any, **kw: Any) -> GenReport:
+        try:
+            return run_generate(*args, **kw)
+        except (GenFailed, CheckFailedWithReport) as error:
+            if not json:
+                console.emit(error.report)  # the table first: what was written, what failed and why
+            raise
 
     session = Session()
     settings = session.config.settings

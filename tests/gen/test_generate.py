@@ -13,7 +13,7 @@ from msgspec.structs import replace
 
 from tasks.core.codegen import clients_current
 from tasks.core.codegen.errors import SpecError
-from tasks.core.codegen.run import CheckFailedWithReport, generate
+from tasks.core.codegen.run import CheckFailedWithReport, GenFailed, generate
 from tasks.core.codegen.writer import STAMP, read_tree
 from tasks.core.config.schema import Settings
 from tasks.core.errors import ConfigError, ExitCode
@@ -174,8 +174,14 @@ def test_a_failing_render_leaves_the_previous_client_whole(settings: Settings, t
     gen(custom, out, validate=False)
     before = read_tree(out)
     (templates / "kotlin" / "Model.kt.j2").write_text("{{ m.no_such_attribute }}")
-    with pytest.raises(ConfigError, match=r"Model\.kt\.j2"):
+    with pytest.raises(GenFailed) as caught:
         gen(custom, out, validate=False)
+    # Kotlin failed and kept its previous client whole; the others went on (their inputs did not
+    # change, so they are unchanged).
+    assert [(r.language, r.status) for r in caught.value.report.results] == [
+        ("swift", "unchanged"), ("kotlin", "failed"), ("typescript", "unchanged"),
+    ]  # fmt: skip
+    assert "Model.kt.j2" in caught.value.report.results[1].error
     assert read_tree(out) == before
     assert sorted(p.name for p in out.iterdir()) == ["kotlin", "swift", "typescript"]  # no temp folders left
 

@@ -8,10 +8,12 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tasks.core.codegen.build import Builder
+from tasks.core.codegen.pyprep import prepare
 from tasks.core.codegen.writer import read_tree, scratch
 from tasks.core.errors import ClikdError, ConfigError
 
@@ -40,6 +42,21 @@ def package_name(project: str) -> str:
     return re.sub(r"\W+", "_", project).strip("_").lower() or "client"
 
 
+def _is_bytes(schema: Any) -> bool:
+    """A body schema the Python client can send as a file: none, or a binary string.
+
+    Overriding a plain string body's media type to octet-stream makes openapi-python-client treat
+    the ``str`` as a ``File`` (``body.payload``), which does not type-check.
+    """
+    if not isinstance(schema, dict) or not schema:
+        return True
+    return (
+        schema.get("format") in ("binary", "byte")
+        or "contentMediaType" in schema
+        or "contentEncoding" in schema
+    )
+
+
 def opc_config(doc: dict[str, Any], project: str, version: str) -> dict[str, Any]:
     overrides: dict[str, str] = {}
     for item in (doc.get("paths") or {}).values():
@@ -47,8 +64,13 @@ def opc_config(doc: dict[str, Any], project: str, version: str) -> dict[str, Any
             body = op.get("requestBody") if isinstance(op, dict) else None
             if not isinstance(body, dict):
                 continue
-            for ct in body.get("content") or {}:
-                if Builder.classify(ct, None) == "binary" and ct != "application/octet-stream":
+            for ct, media in (body.get("content") or {}).items():
+                schema = media.get("schema") if isinstance(media, dict) else None
+                if (
+                    Builder.classify(ct, None) == "binary"
+                    and ct != "application/octet-stream"
+                    and _is_bytes(schema)
+                ):
                     overrides[ct] = "application/octet-stream"
     return {
         "project_name_override": project,
@@ -59,17 +81,67 @@ def opc_config(doc: dict[str, Any], project: str, version: str) -> dict[str, Any
     }
 
 
-def generate_python(
-    doc: dict[str, Any], project: str, version: str, *, timeout: float = 300
-) -> dict[str, bytes]:
-    """Run openapi-python-client on the document; return the client's files (relative path -> bytes)."""
+@dataclass
+class PythonClient:
+    files: dict[str, bytes]
+    notes: list[str] = field(default_factory=list)  # what the normalising pass changed, what it left out
+
+
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
+_LEAVE_OUT = "inv gen.all --only swift,kotlin,typescript"
+_ENUM = re.compile(r"in enum \w+\.(\w+)")
+
+
+def summarise_failure(output: str, doc: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """The exception openapi-python-client ended with, the schema it names, and what to change.
+
+    Its own output is a Rich traceback dozens of lines long; the last exception line (folded back
+    together when Rich wrapped it) says what it refused.
+    """
+    lines = [line.rstrip() for line in output.splitlines()]
+    found, match = next(
+        ((i, m) for i in range(len(lines) - 1, -1, -1) if (m := _EXCEPTION.match(lines[i].strip()))),
+        (0, None),
+    )
+    if match is None:
+        # Its own report: "Error(s) encountered while generating ..." and the reasons below it.
+        said = [line.strip() for line in lines if line.strip() and not line.startswith("If you believe")]
+        start = next((i for i, line in enumerate(said) if line.startswith("Error(s) encountered")), None)
+        reasons = said[start + 1 :][:6] if start is not None else said[-6:]
+        first = reasons[0] if reasons else "it stopped without saying why"
+        hint = "change the construct it names in the document, or leave Python out for now: "
+        return f"openapi-python-client refused the document: {first}", hint + _LEAVE_OUT, reasons[1:]
+    text = " ".join([match.group(2), *(line.strip() for line in lines[found + 1 :] if line.strip())])
+    details: list[str] = []
+    enum = _ENUM.search(text)
+    schemas = (doc.get("components") or {}).get("schemas") or {}
+    if enum:
+        named = next((k for k in schemas if k.lower() == enum.group(1).lower()), enum.group(1))
+        details.append(f"schema: #/components/schemas/{named}")
+    hint = "change the construct it names in the document, or leave Python out for now: " + _LEAVE_OUT
+    return f"openapi-python-client refused the document: {match.group(1)}: {text}", hint, details
+
+
+def _warnings(output: str) -> list[str]:
+    """What openapi-python-client left out of a client it did generate, one line each."""
+    found = []
+    for line in output.splitlines():
+        text = line.strip()
+        if text.startswith(("Unable to parse", "WARNING parsing")) and text not in found:
+            found.append(f"left out by openapi-python-client: {text}")
+    return found
+
+
+def generate_python(doc: dict[str, Any], project: str, version: str, *, timeout: float = 300) -> PythonClient:
+    """Run openapi-python-client on the (normalised) document; the client's files and the notes."""
+    prepared = prepare(doc)
     with scratch("clikd-gen-python-") as work:
         spec_path = work / "openapi.json"
-        spec_path.write_text(json.dumps(doc, ensure_ascii=False))
+        spec_path.write_text(json.dumps(prepared.document, ensure_ascii=False))
         config_path = work / "config.json"
-        config_path.write_text(json.dumps(opc_config(doc, project, version)))
+        config_path.write_text(json.dumps(opc_config(prepared.document, project, version)))
         out = work / "client"
-        env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+        env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "400"}
         args = [_executable(), "generate", "--path", str(spec_path), "--output-path", str(out)]
         args += ["--config", str(config_path), "--meta", "pdm", "--overwrite"]
         try:
@@ -78,11 +150,8 @@ def generate_python(
             raise PythonGeneratorFailed(
                 f"openapi-python-client did not finish in {timeout:.0f} s", "try a smaller document"
             ) from None
+        output = proc.stdout + "\n" + proc.stderr
         if proc.returncode != 0 or not out.is_dir():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            raise PythonGeneratorFailed(
-                f"openapi-python-client exited {proc.returncode}",
-                "its output is below; the document may use something it does not support",
-                details=tail.splitlines(),
-            )
-        return read_tree(out)
+            message, hint, details = summarise_failure(output, prepared.document)
+            raise PythonGeneratorFailed(message, hint or None, details=details)
+        return PythonClient(read_tree(out), [*prepared.notes, *_warnings(output)])

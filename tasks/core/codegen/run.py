@@ -21,7 +21,7 @@ from tasks.core.codegen.model import Api
 from tasks.core.codegen.render import ClientSettings, Target, render
 from tasks.core.codegen.writer import Stamp, differences, is_current, read_stamp, sha256, write_tree
 from tasks.core.config.schema import Settings
-from tasks.core.errors import CheckFailed, UsageError
+from tasks.core.errors import CheckFailed, ClikdError, ExitCode, UsageError
 
 LANGUAGES = ("swift", "kotlin", "typescript", "python")
 Language = Literal["swift", "kotlin", "typescript", "python"]
@@ -42,6 +42,11 @@ class LanguageResult:
     size: int = 0  # bytes
     seconds: float = 0.0
     differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was adapted or left out, one line each
+    error: str = ""  # status "failed": why, and what to do
+    hint: str = ""
+    details: list[str] = field(default_factory=list)
+    exit_code: int = 0  # status "failed": the exit code its error carries
 
 
 @dataclass
@@ -54,7 +59,11 @@ class GenReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.status != "differs" for r in self.results)
+        return all(r.status not in ("differs", "failed") for r in self.results)
+
+    @property
+    def failed(self) -> list[LanguageResult]:
+        return [r for r in self.results if r.status == "failed"]
 
 
 @cache
@@ -137,7 +146,17 @@ def build_model(loaded: spec_mod.LoadedSpec) -> Api:
     return build_api(loaded.document, source=str(loaded.source))
 
 
-def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hides the all-or-nothing write)
+def _as_clikd_error(language: str, error: Exception) -> ClikdError:
+    if isinstance(error, ClikdError):
+        return error
+    # A generator bug must not cost the other languages, nor show a traceback.
+    return ClikdError(
+        f"the {language} generator failed: {type(error).__name__}: {error}",
+        "this is a clikd bug: report it with the document (CLIKD_NO_FORK is not involved)",
+    )
+
+
+def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline, per language: nothing half-written)
     settings: Settings,
     root: Path,
     languages: list[str],
@@ -149,7 +168,11 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
     validate: bool = True,
     progress: Progress | None = None,
 ) -> GenReport:
-    """Generate (or with ``check`` compare) the clients of ``languages``; nothing is written on any error."""
+    """Generate (or with ``check`` compare) the clients of ``languages``.
+
+    Each language succeeds or fails on its own: a failing one is marked ``failed`` with its reason
+    and nothing of it is written, the others are written. An invalid document fails them all.
+    """
     started = time.perf_counter()
     report = progress or (lambda _lang, _stage, _done: None)
     templates = root / settings.codegen.templates
@@ -172,6 +195,7 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
         stamp = read_stamp(plans[lang][0])
         skipped.files = len(stamp.files) if stamp else 0
         report(lang, "unchanged", 1.0)
+    failures: dict[str, ClikdError] = {}
     if pending:
         already_valid = any(
             (s := read_stamp(plans[lang][0])) is not None and s.validated and s.spec_digest == loaded.digest
@@ -184,45 +208,66 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
             validation = spec_mod.start_validation(loaded.document, loaded.digest, source=str(loaded.source))
         # One worker per language: Python is a subprocess (a core of its own), validation a forked process,
         # and the Jinja renderers share this interpreter.
+        rendered: dict[str, tuple[dict[str, bytes], float, list[str]]] = {}
+        api: Api | None = None
         with ThreadPoolExecutor(max_workers=len(pending)) as pool:
-            jobs: dict[str, Future[tuple[dict[str, bytes], float]]] = {}
+            jobs: dict[str, Future[tuple[dict[str, bytes], float, list[str]]]] = {}
             if "python" in pending:
                 from tasks.core.codegen.python import generate_python
 
                 _, py_client, _ = plans["python"]
                 report("python", "openapi-python-client", 0.2)
 
-                def python_job() -> tuple[dict[str, bytes], float]:
+                def python_job() -> tuple[dict[str, bytes], float, list[str]]:
                     t0 = time.perf_counter()
-                    files = generate_python(loaded.document, py_client.package, py_client.version)
-                    return files, time.perf_counter() - t0
+                    client = generate_python(loaded.document, py_client.package, py_client.version)
+                    return client.files, time.perf_counter() - t0, client.notes
 
                 jobs["python"] = pool.submit(python_job)
-            api = build_model(loaded) if any(lang != "python" for lang in pending) else None
+            templated = [lang for lang in pending if lang != "python"]
+            if templated:
+                try:
+                    api = build_model(loaded)
+                except Exception as error:  # each language fails on its own
+                    for lang in templated:
+                        failures[lang] = _as_clikd_error(lang, error)
 
-            def render_job(lang: str, api: Api) -> tuple[dict[str, bytes], float]:
+            def render_job(lang: str, api: Api) -> tuple[dict[str, bytes], float, list[str]]:
                 t0 = time.perf_counter()
                 report(lang, "rendering", 0.5)
                 files = render(target_for(lang), api, plans[lang][1], templates)
                 report(lang, "rendered", 0.8)
-                return files, time.perf_counter() - t0
+                return files, time.perf_counter() - t0, []
 
-            for lang in pending:
-                if lang != "python" and api is not None:
+            if api is not None:
+                for lang in templated:
                     jobs[lang] = pool.submit(render_job, lang, api)
             try:
-                rendered = {lang: job.result() for lang, job in jobs.items()}
+                for lang, job in jobs.items():
+                    try:
+                        rendered[lang] = job.result()
+                    except Exception as error:  # each language fails on its own
+                        failures[lang] = _as_clikd_error(lang, error)
             finally:
                 if validation is not None:
                     validation()  # a bad document's SpecError wins over any later failure; nothing written
-        # Everything rendered without an error: only now touch the disk.
+        # Only now touch the disk, and only for the languages that rendered.
         for lang in pending:
-            files, seconds = rendered[lang]
             target, _, inputs = plans[lang]
+            if lang in failures:
+                failure = failures[lang]
+                results[lang] = LanguageResult(
+                    lang, str(target), "failed", error=failure.message, hint=failure.hint or "",
+                    details=list(failure.details), exit_code=int(failure.exit_code),
+                )  # fmt: skip
+                report(lang, "failed", 1.0)
+                continue
+            files, seconds, notes = rendered[lang]
             result = LanguageResult(
                 lang, str(target), "generated", files=len(files), size=sum(map(len, files.values()))
             )
             result.seconds = round(seconds, 3)
+            result.notes = notes
             if api is not None and lang != "python":
                 result.models, result.endpoints, result.services = (
                     len(api.models), len(api.operations), len(api.services),
@@ -250,10 +295,45 @@ def generate(  # noqa: PLR0912, PLR0915  (one linear pipeline; splitting it hide
         results=[results[lang] for lang in languages],
         seconds=round(time.perf_counter() - started, 3),
     )
+    errors = {id(e): e for e in failures.values()} if pending else {}
+    if len(errors) == 1 and set(failures) == set(languages):
+        # Every language failed for one reason (the shared model refused the document): that error
+        # alone is the whole story, with its own code and JSON pointer.
+        raise next(iter(errors.values()))
+    if gen.failed:
+        raise GenFailed(gen)
     if check and not gen.ok:
         details = [f"{r.language}: {d}" for r in gen.results for d in r.differences]
         raise CheckFailedWithReport(gen, details)
     return gen
+
+
+class GenFailed(ClikdError):
+    """One or more languages failed; the others were generated (or checked) all the same."""
+
+    title = "client generation failed"
+
+    def __init__(self, report: GenReport) -> None:
+        failed = report.failed
+        ok = [r.language for r in report.results if r.status != "failed"]
+        names = ", ".join(r.language for r in failed)
+        done = "checked" if report.check else "written"
+        super().__init__(
+            f"{names} failed" + (f"; {', '.join(ok)} {done}" if ok else ""),
+            next((r.hint for r in failed if r.hint), "each failed language's reason is above"),
+            details=[f"{r.language}: {r.error}" for r in failed]
+            + [f"  {line}" for r in failed for line in r.details],
+        )
+        # Scripts see the failure's own code (3 for a document construct, 1 for a generator that
+        # failed) when the failed languages agree, 1 when they do not.
+        codes = {r.exit_code for r in failed}
+        self.exit_code = ExitCode(codes.pop()) if len(codes) == 1 else ExitCode.FAILURE
+        self.report = report
+
+    def to_dict(self) -> dict[str, object]:
+        from tasks.core.console import to_jsonable
+
+        return {**super().to_dict(), "report": to_jsonable(self.report)}
 
 
 class CheckFailedWithReport(CheckFailed):

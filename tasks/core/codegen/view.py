@@ -11,7 +11,15 @@ from rich.text import Text
 from tasks.core.codegen.run import GenReport
 from tasks.core.console import renders
 
-_STYLE = {"generated": "green", "unchanged": "dim", "current": "green", "differs": "bold red"}
+NOTES_SHOWN = 5  # per language; a large document can have hundreds
+
+_STYLE = {
+    "generated": "green",
+    "unchanged": "dim",
+    "current": "green",
+    "differs": "bold red",
+    "failed": "bold red",
+}
 
 
 def human_size(size: int) -> str:
@@ -50,5 +58,13 @@ def gen_report(report: GenReport) -> RenderableType:
             f"{r.seconds:.2f} s" if fresh else "",
             _short(r.output),
         )
-    footer = Text(f"total {report.seconds:.2f} s", style="dim")
-    return Group(table, footer)
+    lines: list[RenderableType] = [table]
+    for r in report.results:
+        if r.status == "failed":
+            lines.append(Text.assemble((f"{r.language}: ", "bold red"), r.error))
+        lines.extend(Text(f"{r.language}: {note}", style="dim") for note in r.notes[:NOTES_SHOWN])
+        if len(r.notes) > NOTES_SHOWN:
+            more = len(r.notes) - NOTES_SHOWN
+            lines.append(Text(f"{r.language}: ... and {more} more (--json lists them all)", style="dim"))
+    lines.append(Text(f"total {report.seconds:.2f} s", style="dim"))
+    return Group(*lines)
