@@ -360,6 +360,9 @@ def _database_work(session: Session, components: dict[str, Component], rates: Ra
     stores = {name: comp for name, comp in components.items() if comp.role == "database"}
     earlier, stored = status_db.earlier(ident, rates)
     start: dict[str, status_db.Reading] = {}
+    if stored and earlier:  # a run that ended less than the window ago: wait for what is left of it
+        due = max(r.wall for r in earlier.values()) + status_db.QPS_SAMPLE_S
+        time.sleep(min(status_db.QPS_SAMPLE_S, max(0.0, due - time.time())))
     if earlier and stores:
         start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
     probe_jobs: dict[str, Callable[[], ProbeResult]] = {

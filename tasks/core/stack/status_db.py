@@ -15,7 +15,8 @@ Queries per second come from each server's own request counter, read twice:
 Which window a rate covers (``window_s``), best first:
 - ``--watch``: since the previous frame's last reading, read again before this frame's own queries.
 - one snapshot: since the sample the previous run kept (qps_sample.py), when it is of the same
-  servers and ``QPS_SAMPLE_S`` to ``MAX_AGE_S`` old; read at the start of the snapshot: no wait.
+  servers and ``QPS_SAMPLE_S`` to ``MAX_AGE_S`` old; read at the start of the snapshot: no wait
+  (a run that ended less than ``QPS_SAMPLE_S`` ago is waited for, before the snapshot's queries).
 - otherwise two readings of its own at least ``QPS_SAMPLE_S`` apart: the first right after the
   snapshot's own database queries (probes, sizes, migrations: they must not count as the stack's
   traffic), the second once the rest of the work (Docker, git, clients) is done and the window has
@@ -340,8 +341,9 @@ def finish(
         began = max(r.at for r in sampling.after.values() if r.kind in pending)
         time.sleep(max(0.0, began + QPS_SAMPLE_S - time.monotonic()))
         end = read_all(settings, ident, {k: scopes[k] for k in pending})
-        for name, cur in end.items():
-            found[name] = _activity(cur, rate(sampling.after.get(name), cur, stored=False))
+        for name, cur in end.items():  # (auth may be measured already when only main's sample was off)
+            if name not in found:
+                found[name] = _activity(cur, rate(sampling.after.get(name), cur, stored=False))
         last.update(end)
     for name, cur in sampling.after.items():
         found.setdefault(name, _activity(cur, None))
