@@ -300,14 +300,17 @@ def main() -> int:
     parser.add_argument(
         "--baseline", default="", help="another checkout's clikd, for env.status side by side"
     )
+    parser.add_argument("--baseline-label", default="", help="what the baseline is, for BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     saved = WORK / "results.json"
     # Results of earlier phases are kept, so a phase can be rerun alone.
     results: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
-    results["load_before"] = os.getloadavg()
-    for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if phases:  # (--phases "" only rewrites the section from the saved results)
+        results["load_before"] = os.getloadavg()
+    for name in phases:
         PHASES[name](args, results)
         results["load_after"] = os.getloadavg()
         saved.write_text(json.dumps(results, indent=2))
@@ -347,7 +350,7 @@ def write(r: dict[str, Any], args: argparse.Namespace) -> None:
     status_rows = ""
     if ways:
         label = {
-            "baseline": f"`{ways['baseline_cmd']}` (baseline)",
+            "baseline": f"{args.baseline_label or ways['baseline_cmd']} (baseline, same test config)",
             "fresh": "this checkout, no kept sample (two readings of its own)",
             "kept": "this checkout, 1.5 s after the previous run (its kept sample)",
             "again": "this checkout, right after the previous run (rest of the 1 s window)",
@@ -364,10 +367,10 @@ def write(r: dict[str, Any], args: argparse.Namespace) -> None:
                 wall, inside = median(w["wall"]), median(w["inside"])
                 lines.append(f"| {label[way]} | {wall:.2f} s | {inside:.2f} s | {walls} | {windows} |")
         status_rows = (
-            "\n`--phases status`: one round after another, each round running the ways below in this order,"
-            " on a branch with the full stack up (`--json`; *inside* is the snapshot's own `seconds`).\n\n"
-            + "\n".join(lines)
-            + "\n"
+            "\nThe `env.status` rows above run back to back (each right after the previous one).\n"
+            "`--phases status`: rounds of the ways below, in this order, on a branch with the full stack\n"
+            "up (`--json`; *inside* is the snapshot's own `seconds`; the window is the longest rate window\n"
+            "of the snapshot's databases).\n\n" + "\n".join(lines) + "\n"
         )
     secs = f["seconds"]
     cpu_c = 100 * f["clikd"]["cpu_s"] / secs
