@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -251,7 +252,42 @@ def phase_follow(args: argparse.Namespace, results: dict[str, Any]) -> None:
     run([str(CLIKD), "env.stop", "--branch", chatty, "--purge", "--yes"], environ=chatty_env, check=False)
 
 
-PHASES = {"cold": phase_cold, "warm": phase_warm, "follow": phase_follow}
+def phase_status(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """env.status alone, interleaved with a baseline checkout's clikd (--baseline) when given.
+
+    This checkout runs three ways each round: with no kept counter sample (its own two readings),
+    1.5 s after the previous run (compared with the sample that run kept: no wait), and right after
+    the previous run (less than the 1 s window since its sample: waits for the rest of it).
+    """
+    branch = "bench/status"
+    clikd("env.start", "--branch", branch)
+    cache = WORK / "status-cache"
+    cmd = ["env.status", "--branch", branch, "--json"]
+    ways = ("baseline", "fresh", "kept", "again")
+    out: dict[str, Any] = {w: {"wall": [], "inside": [], "window": []} for w in ways}
+    out["baseline_cmd"] = args.baseline
+
+    def one(way: str, exe: str) -> None:
+        took, text = run([exe, *cmd], environ=env(XDG_CACHE_HOME=str(cache)))
+        data = json.loads(text)
+        out[way]["wall"].append(took)
+        out[way]["inside"].append(data["seconds"])
+        out[way]["window"].append(max((a.get("window_s") or 0) for a in data.get("activity", [])) or None)
+
+    for i in range(args.noop_runs):
+        print(f"status round {i + 1}/{args.noop_runs}", file=sys.stderr)
+        if args.baseline:
+            one("baseline", args.baseline)
+        shutil.rmtree(cache, ignore_errors=True)
+        one("fresh", str(CLIKD))
+        time.sleep(1.5)  # someone reading the screen before asking again
+        one("kept", str(CLIKD))
+        one("again", str(CLIKD))
+    results["status_ways"] = out
+    clikd("env.stop", "--branch", branch, "--purge", "--yes")
+
+
+PHASES = {"cold": phase_cold, "warm": phase_warm, "follow": phase_follow, "status": phase_status}
 
 
 def main() -> int:
@@ -260,15 +296,21 @@ def main() -> int:
     parser.add_argument("--noop-runs", type=int, default=7)
     parser.add_argument("--follow-seconds", type=float, default=20.0)
     parser.add_argument("--log-rate", type=int, default=200)
-    parser.add_argument("--phases", default="cold,warm,follow", help="which phases to run now")
+    parser.add_argument("--phases", default="cold,warm,follow,status", help="which phases to run now")
+    parser.add_argument(
+        "--baseline", default="", help="another checkout's clikd, for env.status side by side"
+    )
+    parser.add_argument("--baseline-label", default="", help="what the baseline is, for BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     saved = WORK / "results.json"
     # Results of earlier phases are kept, so a phase can be rerun alone.
     results: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
-    results["load_before"] = os.getloadavg()
-    for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if phases:  # (--phases "" only rewrites the section from the saved results)
+        results["load_before"] = os.getloadavg()
+    for name in phases:
         PHASES[name](args, results)
         results["load_after"] = os.getloadavg()
         saved.write_text(json.dumps(results, indent=2))
@@ -304,6 +346,32 @@ def write(r: dict[str, Any], args: argparse.Namespace) -> None:
         row("`env.status` (wall)", s["wall"], 2),
         row("`env.status`, inside clikd", s["inside"], 2),
     ]
+    ways = r.get("status_ways")
+    status_rows = ""
+    if ways:
+        label = {
+            "baseline": f"{args.baseline_label or ways['baseline_cmd']} (baseline, same test config)",
+            "fresh": "this checkout, no kept sample (two readings of its own)",
+            "kept": "this checkout, 1.5 s after the previous run (its kept sample)",
+            "again": "this checkout, right after the previous run (rest of the 1 s window)",
+        }
+        lines = [
+            "| `env.status` | wall median | inside median | wall runs | rate window (s) |",
+            "|---|---:|---:|---|---|",
+        ]
+        for way in ("baseline", "fresh", "kept", "again"):
+            w = ways[way]
+            if w["wall"]:
+                windows = ", ".join(f"{x:.1f}" if x else "—" for x in w["window"])
+                walls = ", ".join(f"{x:.2f}" for x in w["wall"])
+                wall, inside = median(w["wall"]), median(w["inside"])
+                lines.append(f"| {label[way]} | {wall:.2f} s | {inside:.2f} s | {walls} | {windows} |")
+        status_rows = (
+            "\nThe `env.status` rows above run back to back (each right after the previous one).\n"
+            "`--phases status`: rounds of the ways below, in this order, on a branch with the full stack\n"
+            "up (`--json`; *inside* is the snapshot's own `seconds`; the window is the longest rate window\n"
+            "of the snapshot's databases).\n\n" + "\n".join(lines) + "\n"
+        )
     secs = f["seconds"]
     cpu_c = 100 * f["clikd"]["cpu_s"] / secs
     cpu_d = 100 * f["docker_logs"]["cpu_s"] / secs
@@ -320,7 +388,7 @@ Load average before/after: {r["load_before"][0]:.1f} / {r["load_after"][0]:.1f} 
 other work: absolute figures are noisy, the side-by-side runs alternate).
 
 {chr(10).join(rows)}
-
+{status_rows}
 `env.logs --follow` at a steady {f["rate"]} lines/s from one service, over {secs:.0f} s, output to a file:
 clikd used {f["clikd"]["cpu_s"]:.2f} CPU s ({cpu_c:.1f}% of one core) for {f["clikd"]["lines"]} lines;
 `docker logs -f` on the same container used {f["docker_logs"]["cpu_s"]:.2f} CPU s ({cpu_d:.1f}%) for

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,3 +145,89 @@ def test_status_of_a_branch_without_a_stack_reads_only_the_external_store(testbe
     human = clikd("env.status", "--branch", "t/status-db-no-stack", env=base_env(COLUMNS="200"))
     line = next(ln for ln in human.out.splitlines() if ln.startswith("migrations"))
     assert "scylla not created" in line and "auth" not in line
+
+
+# ----------------------------------------------------------------------------- the kept sample
+
+
+def _sample_file(branch: str, cache: Path) -> Path:
+    from tasks.core.branch import identity
+
+    settings = settings_for()
+    ident = identity(branch, project=settings.project.name, main_branch=settings.git.main_branch)
+    # the name comes from the branch's identity, like every branch-dependent name
+    return cache / "clikd" / "status" / f"{ident.project}-{ident.slug}.json"
+
+
+def _age(path: Path, seconds: float, change: dict[str, str] | None = None) -> dict[str, Any]:
+    """Make the kept sample ``seconds`` older (and, per database in ``change``, of another server)."""
+    kept = json.loads(path.read_text())
+    for name, reading in kept["readings"].items():
+        reading["wall"] -= seconds
+        if change and name in change:
+            reading["server"] = change[name]
+    path.write_text(json.dumps(kept))
+    return dict(kept["readings"])
+
+
+def _activity(branch: str, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    run = clikd("env.status", "--branch", branch, "--json", env=env)
+    assert run.code == 0, run.text
+    return _by(run.data["activity"], "database")
+
+
+def test_status_rates_against_the_sample_the_previous_run_kept(branches: Branches, tmp_path: Path) -> None:
+    env = base_env(XDG_CACHE_HOME=str(tmp_path), COLUMNS="200")
+    branch = branches.new(env)
+    assert clikd("env.start", "--branch", branch, env=env).code == 0
+    first = _activity(branch, env)  # no sample yet: two readings of its own, QPS_SAMPLE_S apart
+    assert all(1.0 <= a["window_s"] < 60 for a in first.values()), first
+    kept = _sample_file(branch, tmp_path)
+    assert set(json.loads(kept.read_text())["readings"]) == {"auth", "main", "keydb", "scylla"}
+
+    # as if the previous run had been 40 s ago; 50 transactions in main since then
+    _age(kept, 40)
+    with _postgres(branch, "main") as conn:
+        for _ in range(50):
+            conn.execute("SELECT 1")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    now = _activity(branch, env)
+    assert all(a["window_s"] >= 40 for a in now.values()), now  # compared with the kept sample
+    assert now["main"]["per_second"] * now["main"]["window_s"] >= 45, now["main"]  # rounding aside
+    assert now["auth"]["per_second"] * now["auth"]["window_s"] < 45, now["auth"]
+
+    _age(kept, 40)
+    human = clikd("env.status", "--branch", branch, env=env)
+    line = next(ln for ln in human.out.splitlines() if ln.startswith("queries"))
+    assert "/sec over 4" in line, line  # a long window is said in the human view
+
+    # a sample older than MAX_AGE_S says little about now: sampled afresh
+    _age(kept, 3600)
+    stale = _activity(branch, env)
+    assert all(1.0 <= a["window_s"] < 60 for a in stale.values()), stale
+
+
+def test_status_never_compares_across_a_restarted_or_other_server(branches: Branches, tmp_path: Path) -> None:
+    import docker
+
+    env = base_env(XDG_CACHE_HOME=str(tmp_path), COLUMNS="200")
+    branch = branches.new(env)
+    assert clikd("env.start", "--branch", branch, env=env).code == 0
+    _activity(branch, env)
+    kept = _sample_file(branch, tmp_path)
+    before = json.loads(kept.read_text())["readings"]
+
+    # the branch's own KeyDB restarts (a new run_id, its counter from zero); main's sample says it
+    # came from another Postgres database; auth's stays as it was
+    labels = [f"dev.clikd.branch={branch}", "dev.clikd.service=keydb"]
+    (container,) = docker.from_env().containers.list(filters={"label": labels})
+    container.restart(timeout=5)
+    assert clikd("env.start", "--branch", branch, env=env).code == 0  # healthy again
+    _age(kept, 40, change={"main": before["main"]["server"].replace(" oid ", " oid 1")})
+    now = _activity(branch, env)
+    assert now["auth"]["window_s"] >= 40, now["auth"]
+    assert now["keydb"]["window_s"] < 40 and now["main"]["window_s"] < 40, now
+    assert all(a["per_second"] is not None and a["per_second"] >= 0 for a in now.values()), now
+    after = json.loads(kept.read_text())["readings"]
+    assert after["keydb"]["server"] != before["keydb"]["server"]  # run_id tells the servers apart
+    assert after["main"]["server"] == before["main"]["server"]

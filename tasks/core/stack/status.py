@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -19,7 +22,6 @@ from tasks.core.stack import workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.model import (
     LABEL_SERVICE,
-    DatabaseActivity,
     DatabaseStatus,
     EngineStatus,
     GitStatus,
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from tasks.core.branch import BranchIdentity
     from tasks.core.config.schema import Settings
     from tasks.core.session import Session
-    from tasks.core.stack.status_db import Rates
+    from tasks.core.stack.status_db import Rates, Sampling
 
 CPU_SAMPLE_S = 0.25
 
@@ -231,7 +233,8 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
     settings = session.config.settings
     ident = session.ident
     stack = resolve(settings, ident)
-    measured = _database_rates(session, rates)
+    # the probes and the database side (counters, sizes, migrations) run alongside the Docker side
+    database_job = workers.start("databases", lambda: _database_work(session, stack.components, rates))
     client: docker.DockerClient | None
     try:
         client = connect(timeout=10)
@@ -254,10 +257,7 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
         summaries = {}
 
     jobs: dict[str, Any] = {"git": lambda: _git(session, ident.branch), "clients": lambda: _clients(session)}
-    for name, comp in stack.components.items():
-        jobs[f"probe:{name}"] = lambda comp=comp: run_probe(comp.probe)
-        if comp.role == "database":
-            jobs[f"size:{name}"] = lambda comp=comp: _size(settings, ident, comp.kind)
+    for name in stack.components:
         summary = summaries.get(name)
         if client is not None and summary is not None:
             cid = str(summary["Id"])
@@ -265,6 +265,10 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
             if resources and summary.get("State") == "running":
                 jobs[f"stats:{name}"] = lambda cid=cid: _stats(client, cid)
     got = workers.run_all(jobs, limit=16)
+    workers.wait_all([database_job])
+    db_side = database_job.result
+    assert db_side is not None  # noqa: S101  (wait_all raised otherwise)
+    got.update(db_side.got)
 
     now = dt.datetime.now(dt.UTC)
     services: list[ServiceStatus] = []
@@ -308,14 +312,16 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
                     state,
                     health,
                     round(probe.ms, 1) if probe.ok else None,
-                    got[f"size:{name}"],
+                    db_side.got[f"size:{name}"],
                     _connection(settings, ident, comp.kind),
                     detail or (probe.error if not probe.ok else ""),
                 )
             )
     if not engine.reachable:
         hints.insert(0, f"Docker is not reachable ({engine.host}): start the engine")
-    store_migrations, activity = _database_side(session, stack.components, databases, rates, measured)
+    from tasks.core.stack import status_db
+
+    activity = status_db.finish(settings, ident, db_side.sampling, rates)
     return StatusSnapshot(
         branch=ident.branch,
         project=stack.project,
@@ -328,36 +334,54 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
         clients=got["clients"],
         taken_at=now.isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
-        migrations=store_migrations,
+        migrations=db_side.migrations,
         activity=activity,
     )
 
 
-def _database_rates(session: Session, rates: Rates | None) -> list[DatabaseActivity] | None:
-    """--watch: queries per second since the previous frame, read before this frame's own queries."""
+@dataclass
+class _DatabaseSide:
+    got: dict[str, Any]  # probe:<name> and size:<name> of each database
+    migrations: list[StoreMigrations]
+    sampling: Sampling
+
+
+def _scope(comp: Component) -> str:
+    return "database" if comp.kind == "postgres" else ("server" if comp.managed else "shared server")
+
+
+def _database_work(session: Session, components: dict[str, Component], rates: Rates | None) -> _DatabaseSide:
+    """Counters first (when there is an earlier reading to compare with), then every request this
+    snapshot sends to the stack (probes of all components, sizes and migrations of the databases),
+    then counters again: the stack's traffic between two readings never holds clikd's own."""
     from tasks.core.stack import status_db
 
-    return status_db.frame_start(session.config.settings, session.ident, rates)
-
-
-def _database_side(
-    session: Session,
-    components: dict[str, Component],
-    databases: list[DatabaseStatus],
-    rates: Rates | None,
-    measured: list[DatabaseActivity] | None,
-) -> tuple[list[StoreMigrations], list[DatabaseActivity]]:
-    """Migrations per store, then queries per second per database, for the healthy databases."""
-    from tasks.core.stack import status_db
-
-    healthy = {d.kind: components[d.name] for d in databases if d.health == "healthy"}
-    scopes = {
-        kind: "database" if kind == "postgres" else ("server" if comp.managed else "shared server")
-        for kind, comp in healthy.items()
+    settings, ident = session.config.settings, session.ident
+    stores = {name: comp for name, comp in components.items() if comp.role == "database"}
+    earlier, stored = status_db.earlier(ident, rates)
+    start: dict[str, status_db.Reading] = {}
+    if stored and earlier:  # a run that ended less than the window ago: wait for what is left of it
+        due = max(r.wall for r in earlier.values()) + status_db.QPS_SAMPLE_S
+        time.sleep(min(status_db.QPS_SAMPLE_S, max(0.0, due - time.time())))
+    if earlier and stores:
+        start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
+    probe_jobs: dict[str, Callable[[], ProbeResult]] = {
+        f"probe:{n}": partial(run_probe, c.probe) for n, c in components.items()
     }
-    store_migrations = status_db.migrations(session, set(healthy))
-    activity = status_db.frame_end(session.config.settings, session.ident, scopes, rates, measured)
-    return store_migrations, activity
+    probes = workers.run_all(probe_jobs, limit=16)
+    healthy = {c.kind: c for n, c in stores.items() if probes[f"probe:{n}"].ok}
+    jobs: dict[str, Any] = {
+        f"size:{n}": lambda c=c: _size(settings, ident, c.kind) for n, c in stores.items()
+    }
+    jobs["migrations"] = lambda: status_db.migrations(session, set(healthy))
+    got = workers.run_all(jobs, limit=16)
+    scopes = {kind: _scope(comp) for kind, comp in healthy.items()}
+    after = status_db.read_all(settings, ident, scopes) if scopes else {}
+    return _DatabaseSide(
+        {**probes, **{k: v for k, v in got.items() if k != "migrations"}},
+        got["migrations"],
+        status_db.Sampling(earlier, stored, start, after, scopes),
+    )
 
 
 def _state(comp: Component, inspect: dict[str, Any] | None) -> tuple[str, str]:

@@ -12,9 +12,18 @@ Queries per second come from each server's own request counter, read twice:
 - CQL (ScyllaDB role): ``completed_tasks`` of the ``Native-Transport-Requests`` pool in
   ``system_views.thread_pools`` (every CQL request of the node; Apache Cassandra 4+). A server
   without that table (ScyllaDB) shows the total as unknown.
-The rate is taken over ``QPS_SAMPLE_S`` for one snapshot, or since the previous frame with
-``--watch``. clikd's own reading requests are subtracted; a shared (external) server counts every
-branch's requests, which the ``scope`` field says.
+Which window a rate covers (``window_s``), best first:
+- ``--watch``: since the previous frame's last reading, read again before this frame's own queries.
+- one snapshot: since the sample the previous run kept (qps_sample.py), when it is of the same
+  servers and ``QPS_SAMPLE_S`` to ``MAX_AGE_S`` old; read at the start of the snapshot: no wait
+  (a run that ended less than ``QPS_SAMPLE_S`` ago is waited for, before the snapshot's queries).
+- otherwise two readings of its own at least ``QPS_SAMPLE_S`` apart: the first right after the
+  snapshot's own database queries (probes, sizes, migrations: they must not count as the stack's
+  traffic), the second once the rest of the work (Docker, git, clients) is done and the window has
+  passed, so the wait overlaps that work.
+clikd's own reading requests are subtracted; a shared (external) server counts every branch's
+requests, which the ``scope`` field says. A counter of another server (restarted, reset, recreated
+database) is never compared with an earlier one: that database's rate is sampled afresh.
 """
 
 from __future__ import annotations
@@ -106,6 +115,8 @@ class Reading:
     at: float
     own: int = 0  # requests the reading itself adds to the counter
     error: str = ""
+    wall: float = 0.0  # time.time() of the reading, to compare with another process's sample
+    server: str = ""  # which server (and database) counted: readings of different ones never compare
 
 
 @dataclass
@@ -126,20 +137,25 @@ def _pg(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
     ep = endpoint(settings, ident, "postgres")
     with pg_connect(ep, timeout=2) as conn:
         rows = conn.query(
-            f"SELECT datname, {PG_COUNTER} FROM pg_stat_database "  # noqa: S608
-            f"WHERE datname IN ({', '.join(quote_literal(n) for n in names)})"
+            f"SELECT datname, {PG_COUNTER}, datid, stats_reset, pg_postmaster_start_time() "  # noqa: S608
+            f"FROM pg_stat_database WHERE datname IN ({', '.join(quote_literal(n) for n in names)})"
         )
-    at = time.monotonic()
-    found = {str(name): int(value or 0) for name, value in rows}
+    at, wall = time.monotonic(), time.time()
+    found = {
+        str(row[0]): (int(row[1] or 0), f"{ep.host}:{ep.port} since {row[4]} oid {row[2]} reset {row[3]}")
+        for row in rows
+    }
     return [
         Reading(
             store,
             "postgres",
             PG_COUNTER,
             scope,
-            found.get(db),
+            found[db][0] if db in found else None,
             at,
             error="" if db in found else "database not created",
+            wall=wall,
+            server=found[db][1] if db in found else "",
         )
         for db, store in names.items()
     ]
@@ -154,15 +170,27 @@ def _keydb(settings: Settings, ident: BranchIdentity, scope: str) -> list[Readin
         if ep.password:
             sock.sendall(_resp("AUTH", ep.password))
             reader.readline()
-        sock.sendall(_resp("INFO", "stats"))
+        sock.sendall(_resp("INFO"))  # the default sections hold both the counter and run_id
         size = int(reader.readline().strip().lstrip(b"$"))
         info = reader.read(size + 2).decode(errors="replace")
-    at = time.monotonic()
-    value = next(
-        (int(ln.split(":", 1)[1]) for ln in info.splitlines() if ln.startswith(KEYDB_COUNTER + ":")), None
-    )
+    at, wall = time.monotonic(), time.time()
+    fields = dict(ln.split(":", 1) for ln in info.splitlines() if ":" in ln and not ln.startswith("#"))
+    value = int(fields[KEYDB_COUNTER]) if KEYDB_COUNTER in fields else None
+    server = f"{ep.host}:{ep.port} run {fields['run_id'].strip()}" if "run_id" in fields else ""
     # INFO is counted once it has answered; AUTH of the next reading falls inside the window too
-    return [Reading("keydb", "keydb", KEYDB_COUNTER, scope, value, at, own=1 + bool(ep.password))]
+    return [
+        Reading(
+            "keydb",
+            "keydb",
+            KEYDB_COUNTER,
+            scope,
+            value,
+            at,
+            own=1 + bool(ep.password),
+            wall=wall,
+            server=server,
+        )
+    ]
 
 
 def _cql(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
@@ -171,6 +199,7 @@ def _cql(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]
     ep = endpoint(settings, ident, "scylla")
     try:
         with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=2) as cql:
+            node = cql.query("SELECT host_id, gossip_generation FROM system.local")
             rows = cql.query(
                 "SELECT completed_tasks FROM system_views.thread_pools "
                 "WHERE name = 'Native-Transport-Requests'"
@@ -187,10 +216,18 @@ def _cql(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]
                 error=f"no counter: {exc}"[:120],
             )
         ]
-    at = time.monotonic()
+    at, wall = time.monotonic(), time.time()
     raw = rows.rows[0][0] if rows and rows.rows else None
     value = int.from_bytes(raw, "big", signed=True) if raw else None
-    return [Reading("scylla", "scylla", CQL_COUNTER, scope, value, at, own=1)]
+    # the host id stays across a restart; the gossip generation is the node's start time
+    host, generation = node.rows[0] if node and node.rows else (None, None)
+    server = (
+        f"{ep.host}:{ep.port} host {host.hex()} generation {int.from_bytes(generation, 'big', signed=True)}"
+        if host and generation
+        else ""
+    )
+    # the counter query is counted once it has answered, the next reading's system.local query too
+    return [Reading("scylla", "scylla", CQL_COUNTER, scope, value, at, own=2, wall=wall, server=server)]
 
 
 READERS: dict[str, Callable[[Settings, BranchIdentity, str], list[Reading]]] = {
@@ -218,60 +255,100 @@ def read_all(settings: Settings, ident: BranchIdentity, kinds: dict[str, str]) -
     return {r.database: r for readings in got.values() for r in readings}
 
 
-def _compare(before: dict[str, Reading], now: dict[str, Reading]) -> list[DatabaseActivity]:
-    out: list[DatabaseActivity] = []
-    for name, cur in sorted(now.items(), key=lambda item: ORDER.index(item[0]) if item[0] in ORDER else 9):
-        prev = before.get(name)
-        per_second = window = None
-        if cur.value is not None and prev is not None and prev.value is not None and cur.at > prev.at:
-            window = cur.at - prev.at
-            per_second = round(max(0, cur.value - prev.value - prev.own) / window, 1)
-        out.append(
-            DatabaseActivity(
-                name,
-                cur.kind,
-                cur.counter,
-                cur.value,
-                per_second,
-                round(window, 2) if window else None,
-                cur.scope,
-                cur.error,
-            )
-        )
-    return out
+def rate(prev: Reading | None, cur: Reading, *, stored: bool) -> tuple[float, float] | None:
+    """(per second, window in seconds) of ``cur`` against ``prev``, or None when they do not compare.
 
-
-def frame_start(
-    settings: Settings, ident: BranchIdentity, rates: Rates | None
-) -> list[DatabaseActivity] | None:
-    """With a previous ``--watch`` frame: the rates since its end, read before this frame probes."""
-    if rates is None or not rates.last:
-        return None
-    return _compare(rates.last, read_all(settings, ident, rates.scopes))
-
-
-def frame_end(
-    settings: Settings,
-    ident: BranchIdentity,
-    scopes: dict[str, str],
-    rates: Rates | None,
-    measured: list[DatabaseActivity] | None,
-) -> list[DatabaseActivity]:
-    """The rates of this snapshot: ``measured`` at frame start, else two readings QPS_SAMPLE_S apart.
-
-    ``scopes``: the healthy databases' kinds -> "database" | "server" | "shared server".
+    ``stored``: ``prev`` comes from another process (qps_sample), so the wall clocks are compared and
+    the window must be ``QPS_SAMPLE_S`` to ``MAX_AGE_S`` long; otherwise the monotonic clock.
     """
+    from tasks.core.stack.qps_sample import MAX_AGE_S
+
+    if prev is None or prev.value is None or cur.value is None:
+        return None
+    if (prev.kind, prev.counter, prev.server) != (cur.kind, cur.counter, cur.server) or not cur.server:
+        return None  # another server, database or counter: a difference would mean nothing
+    if stored:
+        window = cur.wall - prev.wall
+        if not QPS_SAMPLE_S <= window <= MAX_AGE_S:
+            return None
+    else:
+        window = cur.at - prev.at
+        if window <= 0:
+            return None
+    if cur.value < prev.value:  # reset without a restart (CONFIG RESETSTAT and the like)
+        return None
+    return round(max(0, cur.value - prev.value - prev.own) / window, 1), window
+
+
+def _activity(cur: Reading, measured: tuple[float, float] | None) -> DatabaseActivity:
+    per_second, window = measured if measured else (None, None)
+    return DatabaseActivity(
+        cur.database,
+        cur.kind,
+        cur.counter,
+        cur.value,
+        per_second,
+        round(window, 2) if window else None,
+        cur.scope,
+        cur.error,
+    )
+
+
+@dataclass
+class Sampling:
+    """The readings of one snapshot's database side (see the module's docstring for the order)."""
+
+    earlier: dict[str, Reading]  # the previous --watch frame's, or the previous run's (stored)
+    stored: bool
+    start: dict[str, Reading]  # at the start of the snapshot, before its own database queries
+    after: dict[str, Reading]  # right after them, of the healthy databases
+    scopes: dict[str, str]  # the healthy databases' kinds -> "database" | "server" | "shared server"
+
+
+def earlier(ident: BranchIdentity, rates: Rates | None) -> tuple[dict[str, Reading], bool]:
+    """What this snapshot's start reading is compared with: the previous frame, else the kept sample."""
+    from tasks.core.stack import qps_sample
+
+    if rates is not None and rates.last:
+        return rates.last, False
+    return qps_sample.load(ident), True
+
+
+def finish(
+    settings: Settings, ident: BranchIdentity, sampling: Sampling, rates: Rates | None
+) -> list[DatabaseActivity]:
+    """The rate of each healthy database; samples again only for those with no earlier reading to use.
+
+    The second reading waits for what is left of ``QPS_SAMPLE_S`` since ``sampling.after``. The last
+    readings are kept (for the next ``--watch`` frame and in the branch's sample file).
+    """
+    from tasks.core.stack import qps_sample
+
+    scopes = sampling.scopes
     if not scopes:  # no healthy database: nothing to read, nothing to wait for
         if rates is not None:
             rates.last, rates.scopes = {}, {}
         return []
-    if measured is None:
-        first = read_all(settings, ident, scopes)
-        time.sleep(QPS_SAMPLE_S)
-        last = read_all(settings, ident, scopes)
-        measured = _compare(first, last)
-    elif rates is not None:
-        last = read_all(settings, ident, scopes)
+    found: dict[str, DatabaseActivity] = {}
+    for name, cur in sampling.start.items():
+        if cur.kind in scopes:
+            measured = rate(sampling.earlier.get(name), cur, stored=sampling.stored)
+            if measured is not None:
+                found[name] = _activity(cur, measured)
+    last = dict(sampling.after)
+    pending = {r.kind for name, r in sampling.after.items() if name not in found and r.value is not None}
+    if pending:
+        began = max(r.at for r in sampling.after.values() if r.kind in pending)
+        time.sleep(max(0.0, began + QPS_SAMPLE_S - time.monotonic()))
+        end = read_all(settings, ident, {k: scopes[k] for k in pending})
+        for name, cur in end.items():  # (auth may be measured already when only main's sample was off)
+            if name not in found:
+                found[name] = _activity(cur, rate(sampling.after.get(name), cur, stored=False))
+        last.update(end)
+    for name, cur in sampling.after.items():
+        found.setdefault(name, _activity(cur, None))
+    qps_sample.save(ident, last)
     if rates is not None:
         rates.last, rates.scopes = last, scopes
-    return measured
+    order = sorted(found, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+    return [found[n] for n in order]

@@ -276,7 +276,8 @@ def _database_lines(snap: StatusSnapshot) -> list[RenderableType]:
             else:
                 line.append(f"{a.total:,}")
                 if a.per_second is not None:
-                    line.append(f" (+{a.per_second:g}/sec)", style="cyan" if a.per_second else "dim")
+                    over = f" over {human_age(a.window_s)}" if a.window_s and a.window_s >= 10 else ""
+                    line.append(f" (+{a.per_second:g}/sec{over})", style="cyan" if a.per_second else "dim")
             line.append("   ")
         lines.append(line)
     return lines
