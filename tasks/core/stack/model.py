@@ -13,6 +13,7 @@ LABEL_SERVICE = "dev.clikd.service"
 LABEL_HASH = "dev.clikd.config-hash"
 LABEL_ROLE = "dev.clikd.role"  # "service" or "database"
 LABEL_VOLUME = "dev.clikd.volume"
+LABEL_DEV = "dev.clikd.dev"  # the service runs from source under env.dev (value: the source folder)
 LABEL_DEPENDS = "dev.clikd.depends-on"  # comma-separated, so stop can order without the config
 
 
