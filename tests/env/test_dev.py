@@ -34,9 +34,8 @@ COPY --chown=1234:1234 . /app
 USER 1234
 CMD ["python3", "/app/serve.py"]
 """
-NO_SHELL = DOCKERFILE.replace(
-    'USER 1234\n', 'USER 1234\n'
-) + "USER root\nRUN rm -f /bin/sh /usr/bin/sh /bin/bash /usr/bin/bash /bin/dash /usr/bin/dash /bin/tar /usr/bin/tar\nUSER 1234\n"
+SHELLS = "/bin/sh /usr/bin/sh /bin/bash /usr/bin/bash /bin/dash /usr/bin/dash /bin/tar /usr/bin/tar"
+NO_SHELL = DOCKERFILE + f"USER root\nRUN rm -f {SHELLS}\nUSER 1234\n"
 SERVE = """import http.server, os, functools
 port = int(os.environ.get("PORT", "18080"))
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="/app/www")
@@ -85,12 +84,18 @@ def _config(tmp: Path, mono: Path, dockerfile: str = DOCKERFILE) -> Path:
                 "environment": {"PORT": "18080"},
                 "health": {"kind": "http", "path": "/health", "timeout": 60},
                 "dev": {
-                    "watch": [".", ],
+                    "watch": [
+                        ".",
+                    ],
                     "ignore": ["*.tmp"],
                     "rules": [
                         {"paths": ["requirements.txt", "Dockerfile"], "action": "rebuild"},
                         {"paths": ["conf/**"], "action": "sync+restart"},
-                        {"paths": ["hooks/**"], "action": "sync+exec", "exec": ["python3", "-c", "import sys; print('hook says no'); sys.exit(4)"]},
+                        {
+                            "paths": ["hooks/**"],
+                            "action": "sync+exec",
+                            "exec": ["python3", "-c", "import sys; print('hook says no'); sys.exit(4)"],
+                        },
                         {"paths": ["www/**", "serve.py"], "action": "sync"},
                     ],
                 },
@@ -112,7 +117,7 @@ def _config(tmp: Path, mono: Path, dockerfile: str = DOCKERFILE) -> Path:
 
 def _get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310  (http to the test stack)
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, ""
@@ -134,7 +139,10 @@ def _wait(check: Callable[[], bool], what: str, proc: subprocess.Popen[str] | No
     end = time.monotonic() + LIMIT
     while not check():
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"env.dev ended ({proc.returncode}) before {what}: {proc.stderr.read() if proc.stderr else ''}")
+            pytest.fail(
+                f"env.dev ended ({proc.returncode}) before {what}: "
+                + (proc.stderr.read() if proc.stderr else "")
+            )
         if time.monotonic() > end:
             pytest.fail(f"no {what} within {LIMIT}s")
         time.sleep(0.05)
@@ -159,7 +167,7 @@ class Session:
         path = self.hooks / "cycles.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def next_cycle(self, change: Callable[[], None]) -> dict[str, Any]:
+    def next_cycle(self, change: Callable[[], object]) -> dict[str, Any]:
         before = len(self.cycles())
         change()
         _wait(lambda: len(self.cycles()) > before, "cycle", self.proc)
@@ -169,7 +177,9 @@ class Session:
 
 
 @pytest.fixture
-def dev_env(tmp_path: Path, branches: Branches, web_image: str) -> Iterator[tuple[dict[str, str], str, Path, Path]]:
+def dev_env(
+    tmp_path: Path, branches: Branches, web_image: str
+) -> Iterator[tuple[dict[str, str], str, Path, Path]]:
     config = _config(tmp_path, tmp_path / "mono")
     env = base_env(config)
     branch = branches.new(env)
@@ -196,7 +206,9 @@ def test_once_syncs_and_keeps_dependants(dev_env: tuple[dict[str, str], str, Pat
     # Files are the container user's (the image's USER 1234), not root's or this machine's user.
     import docker
 
-    code, out = docker.from_env().containers.get(after["web"]).exec_run(["stat", "-c", "%u", "/app/www/version.txt"])
+    code, out = (
+        docker.from_env().containers.get(after["web"]).exec_run(["stat", "-c", "%u", "/app/www/version.txt"])
+    )
     assert out.decode().strip() == "1234"
     # env.start keeps the dev container; --only web returns it to its image and says so.
     again = clikd("env.start", "--branch", branch, env=env)
@@ -240,7 +252,11 @@ def test_watch_cycles(dev_env: tuple[dict[str, str], str, Path, Path], tmp_path:
         burst.mkdir()
         for i in range(1500):
             (burst / f"f{i}.txt").write_text(str(i))
-        _wait(lambda: int((session.hooks / "pending").read_text() or 0) >= 1500, "1,500 pending paths", session.proc)
+        _wait(
+            lambda: int((session.hooks / "pending").read_text() or 0) >= 1500,
+            "1,500 pending paths",
+            session.proc,
+        )
         cycle = session.next_cycle(lambda: (session.hooks / "hold").unlink())
         assert (cycle["action"], cycle["result"], cycle["files"]) == ("sync", "ok", 1500)
         assert _get(f"{url}/burst/f1499.txt") == (200, "1499")
@@ -279,13 +295,15 @@ def test_head_moving_stops_syncing(dev_env: tuple[dict[str, str], str, Path, Pat
     assert "syncing stopped" in err and "'other'" in err
 
 
-def test_ctrl_c_leaves_nothing_behind(dev_env: tuple[dict[str, str], str, Path, Path], tmp_path: Path) -> None:
+def test_ctrl_c_leaves_nothing_behind(
+    dev_env: tuple[dict[str, str], str, Path, Path], tmp_path: Path
+) -> None:
     env, branch, _config_path, _src = dev_env
     session = Session(tmp_path / "hooks", env, branch)
     pid = session.proc.pid
-    threads = len(os.listdir(f"/proc/{pid}/task"))
+    threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
     assert threads >= 2  # the watcher thread runs
-    children = [p for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == pid]
+    children = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p.name) == pid]
     session.proc.send_signal(signal.SIGINT)
     assert session.proc.wait(timeout=LIMIT) == 130
     assert not [c for c in children if Path(f"/proc/{c}").exists()]

@@ -142,6 +142,11 @@ class DevSession:
                 while batch is not None:
                     for _change, path in batch:
                         pending[path] = Path(path).exists()
+                        if Path(path).is_dir():
+                            # inotify arms a new folder only after it appeared: files made in it
+                            # before that are found by walking it.
+                            for rel in walk_files(Path(path), ["."]):
+                                pending[str(Path(path) / rel)] = True
                     try:
                         batch = self.batches.get_nowait()
                     except queue.Empty:
