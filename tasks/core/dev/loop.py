@@ -139,18 +139,8 @@ class DevSession:
                     if watcher.error is not None:
                         raise watcher.error from None
                     batch = None
-                while batch is not None:
-                    for _change, path in batch:
-                        pending[path] = Path(path).exists()
-                        if Path(path).is_dir():
-                            # inotify arms a new folder only after it appeared: files made in it
-                            # before that are found by walking it.
-                            for rel in walk_files(Path(path), ["."]):
-                                pending[str(Path(path) / rel)] = True
-                    try:
-                        batch = self.batches.get_nowait()
-                    except queue.Empty:
-                        batch = None
+                if batch is not None:
+                    self._drain(batch, pending)
                 if not pending:
                     continue
                 self._mark("pending", str(len(pending)))
@@ -169,6 +159,22 @@ class DevSession:
                 self.cycle(changed)
         finally:
             watcher.close()
+
+    def _drain(self, batch: Batch, pending: dict[str, bool]) -> None:
+        """Merge ``batch`` and every batch already queued into ``pending`` (path -> still exists)."""
+        got: Batch | None = batch
+        while got is not None:
+            for _change, path in got:
+                pending[path] = Path(path).exists()
+                if Path(path).is_dir():
+                    # inotify arms a new folder only after it appeared: files made in it before
+                    # that are found by walking it.
+                    for rel in walk_files(Path(path), ["."]):
+                        pending[str(Path(path) / rel)] = True
+            try:
+                got = self.batches.get_nowait()
+            except queue.Empty:
+                got = None
 
     def _mark(self, name: str, text: str) -> None:
         if self.hooks is not None:
