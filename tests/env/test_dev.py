@@ -209,6 +209,11 @@ def test_once_syncs_and_keeps_dependants(dev_env: tuple[dict[str, str], str, Pat
         docker.from_env().containers.get(after["web"]).exec_run(["stat", "-c", "%u", "/app/www/version.txt"])
     )
     assert out.decode().strip() == "1234"
+    status = clikd("env.status", "--json", "--branch", branch, env=env)
+    assert status.code == 0, status.text
+    assert [(d["service"], d["last_action"], d["last_result"]) for d in status.data["dev"]] == [
+        ("web", "enter", "ok")
+    ]
     # env.start keeps the dev container; --only web returns it to its image and says so.
     again = clikd("env.start", "--branch", branch, env=env)
     assert again.code == 0 and _ids(branch) == after, again.text

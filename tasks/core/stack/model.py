@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tasks.core.dev.model import DevMode
+
 # Labels on every container, network and volume clikd creates.
 LABEL_PROJECT = "dev.clikd.project"
 LABEL_BRANCH = "dev.clikd.branch"
@@ -185,6 +187,7 @@ class StatusSnapshot:
     taken_at: str
     seconds: float
     clients: dict[str, str] = field(default_factory=dict)  # language -> current | stale | not generated
+    dev: list[DevMode] = field(default_factory=list)  # services running from source (env.dev)
 
 
 # ----------------------------------------------------------------------------- list / prune
