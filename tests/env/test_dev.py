@@ -35,9 +35,24 @@ CMD ["python3", "/app/serve.py"]
 """
 SHELLS = "/bin/sh /usr/bin/sh /bin/bash /usr/bin/bash /bin/dash /usr/bin/dash /bin/tar /usr/bin/tar"
 NO_SHELL = DOCKERFILE + f"USER root\nRUN rm -f {SHELLS}\nUSER 1234\n"
-SERVE = """import http.server, os, functools
+SERVE = """import functools, http.server, os
 port = int(os.environ.get("PORT", "18080"))
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="/app/www")
+CONF = open("/app/conf/app.conf").read()  # read once: a change needs a restart
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/conf":
+            body = CONF.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+handler = functools.partial(Handler, directory="/app/www")
 http.server.ThreadingHTTPServer(("0.0.0.0", port), handler).serve_forever()
 """
 
@@ -150,10 +165,10 @@ def _wait(check: Callable[[], bool], what: str, proc: subprocess.Popen[str] | No
 class Session:
     """A running `clikd env.dev web` with its hook folder."""
 
-    def __init__(self, hooks: Path, env: dict[str, str], branch: str) -> None:
+    def __init__(self, hooks: Path, env: dict[str, str], branch: str, *flags: str) -> None:
         self.hooks = hooks
         self.proc = subprocess.Popen(
-            [str(CLIKD), "env.dev", "web", "--json", "--branch", branch],
+            [str(CLIKD), "env.dev", "web", "--json", "--branch", branch, *flags],
             cwd=ROOT,
             env={**env, "CLIKD_DEV_HOOKS": str(hooks)},
             stdout=subprocess.PIPE,
@@ -265,11 +280,13 @@ def test_watch_cycles(dev_env: tuple[dict[str, str], str, Path, Path], tmp_path:
         assert (cycle["action"], cycle["result"], cycle["files"]) == ("sync", "ok", 1500)
         assert _get(f"{url}/burst/f1499.txt") == (200, "1499")
         assert _ids(branch) == ids, "a sync recreated a container"
-        # sync+restart restarts the same container.
+        # sync+restart restarts the same container (the service reads its config only at start).
+        assert _get(f"{url}/conf") == (200, "a=1\n")
         started = client.api.inspect_container(ids["web"])["State"]["StartedAt"]
         cycle = session.next_cycle(lambda: (src / "conf" / "app.conf").write_text("a=2\n"))
         assert (cycle["action"], cycle["result"]) == ("sync+restart", "ok")
         assert client.api.inspect_container(ids["web"])["State"]["StartedAt"] != started
+        assert _get(f"{url}/conf") == (200, "a=2\n")
         assert _ids(branch) == ids
         # A manifest change rebuilds: a new web container, same name; the dependant is not recreated.
         image = client.api.inspect_container(ids["web"])["Image"]
@@ -332,3 +349,57 @@ def test_no_shell_image_syncs(tmp_path: Path, branches: Branches, web_image: str
 
     code, _out = docker.from_env().containers.get(_ids(branch)["web"]).exec_run(["sh", "-c", "true"])
     assert code != 0  # really no shell
+
+
+def test_poll_and_start_dev(dev_env: tuple[dict[str, str], str, Path, Path], tmp_path: Path) -> None:
+    """env.start --dev enters the same session; --poll (no inotify) sees edits too."""
+    env, branch, config, src = dev_env
+    hooks = tmp_path / "hooks"
+    proc = subprocess.Popen(
+        [str(CLIKD), "env.start", "--dev", "web", "--json", "--branch", branch],
+        cwd=ROOT,
+        env={**env, "CLIKD_DEV_HOOKS": str(hooks)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait((hooks / "watching").exists, "watching marker", proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=LIMIT) == 130
+    assert "dev.clikd.dev" in json.dumps(_labels(branch, "web"))
+    (hooks / "watching").unlink()
+    session = Session(hooks, env, branch, "--poll")
+    try:
+        cycle = session.next_cycle(lambda: (src / "www" / "version.txt").write_text("polled\n"))
+        assert (cycle["action"], cycle["result"]) == ("sync", "ok")
+        port = host_port(branch, "web.http", config)
+        assert _get(f"http://127.0.0.1:{port}/version.txt") == (200, "polled\n")
+    finally:
+        session.proc.send_signal(signal.SIGINT)
+        session.proc.wait(timeout=LIMIT)
+
+
+def _labels(branch: str, service: str) -> dict[str, str]:
+    import docker
+
+    labels: dict[str, str] = docker.from_env().api.inspect_container(_ids(branch)[service])["Config"][
+        "Labels"
+    ]
+    return labels
+
+
+def test_hot_reload_off_refuses_start_dev(tmp_path: Path) -> None:
+    config = tmp_path / "clikd.toml"
+    config.write_text('[development]\nhot_reload = false\n[services.web]\nimage = "x"\n')
+    run = clikd("env.start", "--dev", "web", env=base_env(config))
+    assert run.code == 2, run.text
+    assert "hot_reload = false" in run.err
+
+
+def test_stop_removes_the_dev_container(dev_env: tuple[dict[str, str], str, Path, Path]) -> None:
+    env, branch, _config_path, _src = dev_env
+    assert clikd("env.dev", "web", "--once", "--branch", branch, env=env).code == 0
+    assert _labels(branch, "web").get("dev.clikd.dev")
+    stop = clikd("env.stop", "--branch", branch, env=env)
+    assert stop.code == 0, stop.text
+    assert _ids(branch) == {}
