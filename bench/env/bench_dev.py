@@ -327,7 +327,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     lines = [
         f"`python -m bench.env.bench_dev --changes {args.changes}`: one reference service (non-root USER,",
-        "built here from the test bed's base image) that serves its www/ folder and reads conf/app.conf at start.",
+        "built here from the test bed's base image) that serves its www/ folder and reads conf/app.conf",
+        "at start.",
         "Each change writes a unique token; the harness polls HTTP until it is served (change → served).",
         f"Source tree: {SOURCE_DIRS} source folders plus a target/ of {HEAVY_DIRS} folders. "
         f"Compose: {version.stdout.strip()}, `watch --no-up` on the same files.",
