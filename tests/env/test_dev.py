@@ -296,6 +296,20 @@ def test_watch_cycles(dev_env: tuple[dict[str, str], str, Path, Path], tmp_path:
         assert now["dep"] == ids["dep"] and now["web"] != ids["web"]
         assert client.api.inspect_container(now["web"])["Image"] != image
         assert _get(f"{url}/version.txt") == (200, "v2\n")
+        # Changes made while a rebuild runs wait for it, then sync as one cycle of their own.
+        (session.hooks / "pause-rebuild").write_text("")
+        before = len(session.cycles())
+        (src / "requirements.txt").write_text("# changed again\n")
+        _wait((session.hooks / "at-rebuild").exists, "rebuild to start", session.proc)
+        (session.hooks / "queued").unlink(missing_ok=True)
+        (src / "www" / "version.txt").write_text("v3\n")
+        _wait((session.hooks / "queued").exists, "the edit to queue", session.proc)
+        (session.hooks / "pause-rebuild").unlink()
+        _wait(lambda: len(session.cycles()) >= before + 2, "rebuild and sync cycles", session.proc)
+        got = [(c["action"], c["result"], c["files"]) for c in session.cycles()[before:]]
+        assert got == [("rebuild", "ok", 1), ("sync", "ok", 1)]
+        assert _get(f"{url}/version.txt") == (200, "v3\n")
+        assert _ids(branch)["dep"] == ids["dep"]
     finally:
         session.proc.send_signal(signal.SIGINT)
         session.proc.wait(timeout=LIMIT)

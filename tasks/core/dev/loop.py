@@ -3,6 +3,8 @@
 Test hooks: with CLIKD_DEV_HOOKS=DIR the session writes DIR/watching once the watcher is armed,
 DIR/pending (the number of changed paths waiting) whenever a batch arrives, and one JSON line per
 cycle to DIR/cycles.jsonl; while DIR/hold exists, batches wait (they are merged into one cycle).
+DIR/queued counts batches handed over while a cycle runs; with DIR/pause-ACTION present a cycle of
+that action writes DIR/at-ACTION and waits until the pause file is removed.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class DevSession:
             roots.recursive += more.recursive
             roots.flat += more.flat
             roots.files += more.files
-        watcher = Watcher(roots, sorted(heads), poll=self.poll, on_batch=self.batches.put)
+        watcher = Watcher(roots, sorted(heads), poll=self.poll, on_batch=self._queue)
         watcher.start()
         pending: dict[str, bool] = {}
         try:
@@ -147,7 +149,9 @@ class DevSession:
                 if self.hooks is not None and (self.hooks / "hold").exists():
                     continue
                 for head in heads:
-                    if str(head) in pending and head.read_text() != head_text[head]:
+                    # Read every time, not only on a HEAD event: git replaces the file, which can
+                    # end the watch on it, and a branch switch always changes files too.
+                    if head.read_text() != head_text[head]:
                         now = head.read_text().strip().removeprefix("ref: refs/heads/")
                         raise HeadMoved(
                             f"the checkout moved to {now!r}: syncing stopped, so its code does not land in "
@@ -159,6 +163,19 @@ class DevSession:
                 self.cycle(changed)
         finally:
             watcher.close()
+
+    def _queue(self, batch: Batch) -> None:
+        """The watcher thread's hand-off: batches wait here while a cycle runs."""
+        self.batches.put(batch)
+        self._mark("queued", str(self.batches.qsize()))
+
+    def _pause(self, phase: str) -> None:
+        """Test hook: with DIR/pause-PHASE present, say so in DIR/at-PHASE and wait for its removal."""
+        if self.hooks is None or not (self.hooks / f"pause-{phase}").exists():
+            return
+        self._mark(f"at-{phase}", "")
+        while (self.hooks / f"pause-{phase}").exists():
+            time.sleep(0.02)
 
     def _drain(self, batch: Batch, pending: dict[str, bool]) -> None:
         """Merge ``batch`` and every batch already queued into ``pending`` (path -> still exists)."""
@@ -204,6 +221,7 @@ class DevSession:
         began = time.monotonic()
         target = live.target
         decision = rules.decide(changed, target.dev)
+        self._pause(decision.action or "ignored")
         fresh = [p for p in decision.unmatched if p not in live.named]
         live.named.update(fresh)
         files = len(changed) - len(decision.unmatched)
