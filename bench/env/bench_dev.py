@@ -9,12 +9,17 @@ writes a unique token and the harness polls the HTTP endpoint until the token is
 served. Both tools watch the same source tree, which also holds a target/ folder of 3,000 folders
 (a Rust build's worth) to show what the watcher registers.
 
+The image names its USER (``app``), not a bare uid: compose's copy (the Engine's CopyUIDGID) looks the
+USER up by name and fails with a numeric one ("getent unable to find entry"), where env.dev, which
+sets the owner in the tar itself, works with both (tests/env/test_dev.py uses USER 1234).
+
 Writes the ``env-dev`` section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -47,7 +52,7 @@ WORKDIR /app
 COPY --chown=1234:1234 serve.py requirements.txt /app/
 COPY --chown=1234:1234 www /app/www
 COPY --chown=1234:1234 conf /app/conf
-USER 1234
+USER app
 CMD ["python3", "/app/serve.py"]
 """
 SERVE = """import functools, http.server, os
@@ -96,7 +101,7 @@ def get(url: str) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  (local HTTP)
             return str(response.read().decode())
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
         return None
 
 
