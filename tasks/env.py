@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         "exclude": "do not start these (comma-separated); asks when something started depends on them",
         "no_pull": "use the images present locally; a missing one is an error",
         "timeout": "seconds the whole start may take (default: [development] start_timeout)",
+        "dev": "then run these services from source with live update, as env.dev does (comma-separated)",
     }
 )
 def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
@@ -32,6 +33,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
     branch: str = "",
     yes: bool = False,
     json: bool = False,
+    dev: str = "",
 ) -> None:
     """Bring the branch's stack up, healthy: databases, then services in dependency order.
 
@@ -45,7 +47,11 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
       inv env.start --only auth --no-pull
       inv env.start --exclude studio,media --timeout 120
       clikd env.start --branch feat/x --json
+      inv env.start --dev api          (then env.dev api: source, live update)
     """
+    if dev:
+        _start_dev(dev, branch, json)
+        return
     from tasks.core.prompts import confirm
     from tasks.core.stack import views  # registers the views
     from tasks.core.stack.converge import StartOptions
@@ -70,6 +76,76 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
             confirm_exclusion=confirm_exclusion,
         )
     console.emit(result, as_json=json)
+    _note_left_dev(result)
+
+
+def _note_left_dev(result: object) -> None:
+    """Say so when env.start took a service out of dev mode (env.start --only NAME)."""
+    for action in getattr(result, "actions", []):
+        if action.reason.startswith("leaving dev mode"):
+            console.note(f"{action.name} left dev mode: it runs its image again")
+
+
+def _start_dev(services: str, branch: str, as_json: bool) -> None:
+    from tasks.core.errors import UsageError
+
+    session = Session(branch=branch)
+    if not session.config.settings.development.hot_reload:
+        raise UsageError(
+            "env.start --dev is off for this checkout ([development] hot_reload = false)",
+            hint="set hot_reload = true in clikd.local.toml, or run inv env.dev NAMES by hand",
+        )
+    _dev_session(session, services, once=False, poll=False, as_json=as_json)
+
+
+def _dev_session(session: Session, services: str, *, once: bool, poll: bool, as_json: bool) -> None:
+    from tasks.core.dev import views as dev_views
+    from tasks.core.dev.run import parse_names, prepare
+    from tasks.core.stack import views
+
+    session.local_only("env.dev")
+    names = parse_names(services)
+    printer = dev_views.CyclePrinter(as_json=as_json)
+    with views.LiveReporter(quiet_phases=("pending", "waiting", "kept")) as reporter:
+        dev = prepare(session, names, on_cycle=printer, on_event=reporter)
+    if once:
+        if not as_json:
+            console.emit(dev.result("once"))
+        return
+    if not as_json:
+        console.note(
+            f"watching {', '.join(names)} (Ctrl+C to stop; inv env.start --only NAME leaves dev mode)"
+        )
+    dev.watch()
+
+
+@clikd_task(
+    help={
+        "once": "sync once and exit (scripts, tests)",
+        "poll": "poll for changes instead of inotify (WSL, network drives)",
+    }
+)
+def dev(  # noqa: PLR0917  (Invoke flags)
+    c: Context,
+    services: str,
+    once: bool = False,
+    poll: bool = False,
+    branch: str = "",
+    json: bool = False,
+) -> None:
+    """Run services from their source in the branch's stack, with live update until Ctrl+C.
+
+    Makes sure the stack is up, rebuilds each named service's container from its source
+    ([services.NAME.dev]) keeping its name, alias, ports and environment, syncs the source in, then
+    watches: each change syncs, execs, restarts or rebuilds as the service's rules say, one line per
+    cycle. Other containers are never recreated. inv env.start --only NAME leaves dev mode.
+
+    Examples:
+      inv env.dev api
+      inv env.dev api,studio --poll
+      clikd env.dev api --once --json
+    """
+    _dev_session(Session(branch=branch), services, once=once, poll=poll, as_json=json)
 
 
 @clikd_task(

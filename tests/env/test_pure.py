@@ -115,6 +115,22 @@ def test_plan_noop_create_and_recreate_dependents(settings) -> None:  # type: ig
     assert next(a for a in plan(stack, names, extra, images) if a.kind == "remove").name == "legacy"
 
 
+def test_plan_keeps_a_dev_container_until_named(settings) -> None:  # type: ignore[no-untyped-def]
+    stack = resolve(settings, identity("feat/x"))
+    names = list(stack.components)
+    images = {c.image: "img" for c in stack.components.values()}
+    actual = _actual(stack, names)
+    # env.dev swapped auth for a dev container: another config hash, the dev label.
+    actual["auth"] = Actual("auth", "c", "id", "running", "dev-hash", "dev-img", dev=True)
+    kept = {a.name: a for a in plan(stack, names, actual, images)}
+    assert is_noop(list(kept.values())) and "dev mode" in kept["auth"].reason
+    # env.start --only auth: auth goes back to its image; its dependants are not selected by --only.
+    back = {
+        a.name: a for a in plan(stack, ["postgres", "auth"], actual, images, leave_dev=frozenset({"auth"}))
+    }
+    assert back["auth"].kind == "recreate" and back["auth"].reason.startswith("leaving dev mode")
+
+
 def test_select_only_and_exclude(settings) -> None:  # type: ignore[no-untyped-def]
     stack = resolve(settings, identity("feat/x"))
     only = select(stack, only="auth")

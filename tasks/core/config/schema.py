@@ -58,6 +58,9 @@ class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
 class Project(Section, frozen=True, kw_only=True):
     name: ProjectName = "clikd"
     description: str = ""
+    # Where the services' source lives (the platform's monorepo), relative to clikd.toml; env.dev
+    # reads each [services.NAME.dev] source below it.
+    monorepo_root: str = ""
 
 
 class Git(Section, frozen=True, kw_only=True):
@@ -90,6 +93,46 @@ class Build(Section, frozen=True, kw_only=True):
 
 PullPolicy = Literal["always", "missing", "never"]
 
+DevAction = Literal["sync", "sync+restart", "sync+exec", "restart", "rebuild"]
+DEV_ACTIONS: tuple[str, ...] = ("sync", "sync+restart", "sync+exec", "restart", "rebuild")
+
+
+class DevRule(Section, frozen=True, kw_only=True):
+    """What a change to matching paths does in env.dev (compose watch's vocabulary)."""
+
+    paths: list[str]  # globs relative to the source folder: "src/**", "Cargo.toml"
+    action: DevAction = "sync"
+    exec: list[str] | None = None  # the command of a sync+exec rule, run in the container
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise Invalid("a rule needs at least one path glob", "paths")
+        if self.action == "sync+exec" and not self.exec:
+            raise Invalid("a sync+exec rule needs exec = [command, args...]", "exec")
+        if self.exec is not None and self.action != "sync+exec":
+            raise Invalid(f"exec only applies to action = 'sync+exec', not {self.action!r}", "exec")
+
+
+class Dev(Section, frozen=True, kw_only=True):
+    """How env.dev runs a service from its source (every key has a default)."""
+
+    source: str = ""  # folder below [project] monorepo_root; default: the service's name
+    dockerfile: str = "Dockerfile"  # relative to the source folder
+    target: str = ""  # the Dockerfile stage of the dev image; default: the last stage
+    command: list[str] | None = None  # the dev command; default: the image's CMD
+    to: str = ""  # where the source goes in the container; default: the image's WorkingDir
+    watch: list[str] = field(default_factory=lambda: ["."])  # roots below the source folder
+    ignore: list[str] = field(default_factory=list)  # globs on top of .git/ and editor temp files
+    # First match wins; default: the Dockerfile rebuilds, everything else syncs.
+    rules: list[DevRule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.to and not self.to.startswith("/"):
+            raise Invalid(f"the destination {self.to!r} must be an absolute path in the container", "to")
+        for root in self.watch:
+            if root.startswith("/") or ".." in root.split("/"):
+                raise Invalid(f"watch root {root!r} must stay inside the source folder", "watch")
+
 
 class Service(Section, frozen=True, kw_only=True):
     image: str
@@ -102,6 +145,7 @@ class Service(Section, frozen=True, kw_only=True):
     pull: PullPolicy = "always"
     enabled: bool = True
     build: Build | None = None
+    dev: Dev | None = None  # env.dev: run from source with live update
 
 
 class Database(Section, frozen=True, kw_only=True):
@@ -168,6 +212,8 @@ class Development(Section, frozen=True, kw_only=True):
     # db.reset keeps a copy of each Postgres template per branch for the next reset (see
     # tasks/core/db/standby.py): a rename instead of a ~0.2 s clone, for one database's disk space.
     reset_standby: bool = True
+    # false turns `env.start --dev` off for this checkout (env.dev still works when asked by name).
+    hot_reload: bool = True
 
 
 REMOTE_TARGETS = ("staging", "production")

@@ -21,6 +21,7 @@ from tasks.core.stack import workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.holders import find_holders, published_by_containers
 from tasks.core.stack.model import (
+    LABEL_DEV,
     LABEL_HASH,
     LABEL_SERVICE,
     LABEL_VOLUME,
@@ -77,6 +78,7 @@ def read_actual(client: docker.DockerClient, stack: Stack) -> dict[str, Actual]:
             state=str(summary.get("State", "")),
             config_hash=labels.get(LABEL_HASH, ""),
             image_id=str(summary.get("ImageID", "")),
+            dev=bool(labels.get(LABEL_DEV)),
         )
     return actual
 
@@ -410,7 +412,8 @@ def start(
         parallel=settings.development.parallel_pulls,
         on_event=on_event,
     )
-    actions = plan(stack, selection.names, actual, image_ids)
+    named = frozenset(n.strip() for n in options.only.split(",") if n.strip())
+    actions = plan(stack, selection.names, actual, image_ids, leave_dev=named)
     by_name = {a.name: a for a in actions}
     if not is_noop(actions):
         check_ports(client, stack, actions, actual)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tasks.core.dev.model import DevMode
+
 # Labels on every container, network and volume clikd creates.
 LABEL_PROJECT = "dev.clikd.project"
 LABEL_BRANCH = "dev.clikd.branch"
@@ -13,6 +15,7 @@ LABEL_SERVICE = "dev.clikd.service"
 LABEL_HASH = "dev.clikd.config-hash"
 LABEL_ROLE = "dev.clikd.role"  # "service" or "database"
 LABEL_VOLUME = "dev.clikd.volume"
+LABEL_DEV = "dev.clikd.dev"  # the service runs from source under env.dev (value: the source folder)
 LABEL_DEPENDS = "dev.clikd.depends-on"  # comma-separated, so stop can order without the config
 
 
@@ -217,6 +220,7 @@ class StatusSnapshot:
     clients: dict[str, str] = field(default_factory=dict)  # language -> current | stale | not generated
     migrations: list[StoreMigrations] = field(default_factory=list)
     activity: list[DatabaseActivity] = field(default_factory=list)
+    dev: list[DevMode] = field(default_factory=list)  # services running from source (env.dev)
 
 
 # ----------------------------------------------------------------------------- list / prune

@@ -18,18 +18,22 @@ class Actual:
     state: str  # created, running, exited, paused, restarting, dead
     config_hash: str
     image_id: str
+    dev: bool = False  # running from source under env.dev (the dev.clikd.dev label)
 
 
-def plan(
+def plan(  # noqa: PLR0912  (one branch per kind of action)
     stack: Stack,
     selected: list[str],
     actual: dict[str, Actual],
     image_ids: dict[str, str],
+    leave_dev: frozenset[str] = frozenset(),
 ) -> list[Action]:
     """One action per selected component, in start order, plus removals of stale containers.
 
     A changed config hash recreates the component and, transitively, what depends on it among the
     selected ones (their environment points at it, and they should reconnect to a fresh server).
+    A service in dev mode (env.dev) is kept while it runs, unless it is in ``leave_dev`` (named by
+    ``env.start --only``): then it goes back to its image.
     """
     actions: dict[str, Action] = {}
     changed: set[str] = set()
@@ -40,7 +44,12 @@ def plan(
             continue
         have = actual.get(name)
         image_id = image_ids.get(comp.image, "")
-        if have is None:
+        dev = _dev_action(name, have, leave_dev)
+        if dev is not None:
+            actions[name] = dev
+            if dev.kind == "recreate":
+                changed.add(name)
+        elif have is None:
             actions[name] = Action(name, "create", "no container yet")
             changed.add(name)
         elif have.config_hash != comp.config_hash(image_id):
@@ -64,6 +73,17 @@ def plan(
         if name not in stack.components:
             ordered.append(Action(name, "remove", f"{have.container} is no longer in the configuration"))
     return ordered
+
+
+def _dev_action(name: str, have: Actual | None, leave_dev: frozenset[str]) -> Action | None:
+    """A service in dev mode (env.dev): kept while it runs, back to its image when named."""
+    if have is None or not have.dev:
+        return None
+    if name in leave_dev:
+        return Action(name, "recreate", "leaving dev mode: back to its image")
+    if have.state == "running":
+        return Action(name, "keep", f"in dev mode (env.start --only {name} returns it to its image)")
+    return None
 
 
 def is_noop(actions: list[Action]) -> bool:

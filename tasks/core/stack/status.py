@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from tasks.core.dev.model import DevMode
 from tasks.core.errors import Unavailable
 from tasks.core.stack import workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
@@ -332,6 +333,7 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
         databases=databases,
         hints=hints,
         clients=got["clients"],
+        dev=dev_modes(session, summaries),
         taken_at=now.isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
         migrations=db_side.migrations,
@@ -409,3 +411,16 @@ def _hint(comp: Component, state: str, probe: ProbeResult, inspect: dict[str, An
     if state == "external":
         return f"{comp.name} ({comp.probe.host}:{comp.probe.port}) does not answer: {probe.error}"
     return f"{comp.name} is unhealthy ({probe.error}): inv env.logs --service {comp.name} --level warn"
+
+
+def dev_modes(session: Session, summaries: dict[str, Any]) -> list[DevMode]:
+    """The branch's services in dev mode (env.dev): source, last cycle and its result."""
+    from tasks.core.dev.state import dev_mode
+    from tasks.core.stack.model import LABEL_DEV
+
+    modes: list[DevMode] = []
+    for name, summary in sorted(summaries.items()):
+        source = (summary.get("Labels") or {}).get(LABEL_DEV)
+        if source:
+            modes.append(dev_mode(session.root, session.ident.slug, name, str(source)))
+    return modes

@@ -197,6 +197,17 @@ def _health_text(health: str) -> Text:
     return Text(health, style=style)
 
 
+def _dev_lines(snap: StatusSnapshot) -> list[Text]:
+    """Auto-reload: ON per service in dev mode, with its source and last cycle (env.dev)."""
+    lines = []
+    for mode in snap.dev:
+        last = f"; last: {mode.last_action} {mode.last_result} at {mode.last_at}" if mode.last_action else ""
+        lines.append(
+            Text(f"{mode.service}: dev mode (Auto-reload: ON) from {mode.source}{last}", style="cyan")
+        )
+    return lines
+
+
 @console.renders(StatusSnapshot)
 def _status(snap: StatusSnapshot) -> RenderableType:
     head = Table.grid(padding=(0, 2))
@@ -248,6 +259,7 @@ def _status(snap: StatusSnapshot) -> RenderableType:
             line.append(f"{state}   ", style=style)
         parts.append(line)
     parts.extend(_database_lines(snap))
+    parts.extend(_dev_lines(snap))
     parts.extend(Text(f"hint: {name_program(h)}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at} in {snap.seconds * 1000:.0f} ms", style="dim"))
     return Group(*parts)

@@ -1,0 +1,358 @@
+"""env.dev benchmarks, side by side with `docker compose watch` on the same service and files.
+
+    .venv/bin/python -m bench.env.bench_dev [--changes 30] [--no-write]
+
+Needs tests/infra/up (engine, the test bed's base image) and docker compose v2 as a CLI plugin (see
+bench/env/bench_env.py for how to build it). The reference service (built here from the base image,
+non-root USER) serves its www/ folder over HTTP and reads conf/app.conf once at start. Each change
+writes a unique token and the harness polls the HTTP endpoint until the token is served: change →
+served. Both tools watch the same source tree, which also holds a target/ folder of 3,000 folders
+(a Rust build's worth) to show what the watcher registers.
+
+The image names its USER (``app``), not a bare uid: compose's copy (the Engine's CopyUIDGID) looks the
+USER up by name and fails with a numeric one ("getent unable to find entry"), where env.dev, which
+sets the owner in the tar itself, works with both (tests/env/test_dev.py uses USER 1234).
+
+Writes the ``env-dev`` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.record import user_environ, write_section
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIKD = ROOT / ".venv" / "bin" / "clikd"
+BASE = "clikd-testbed/base:bookworm-1"
+IMAGE = "clikd-benchdev/web:1"
+PORT = 18080
+SOURCE_DIRS = 200
+HEAVY_DIRS = 3000
+LIMIT = 120.0
+
+DOCKERFILE = f"""FROM {BASE}
+RUN useradd -u 1234 -m app && mkdir -p /app && chown app /app
+WORKDIR /app
+COPY --chown=1234:1234 serve.py requirements.txt /app/
+COPY --chown=1234:1234 www /app/www
+COPY --chown=1234:1234 conf /app/conf
+USER app
+CMD ["python3", "/app/serve.py"]
+"""
+SERVE = """import functools, http.server, os
+port = int(os.environ.get("PORT", "18080"))
+CONF = open("/app/conf/app.conf").read()
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/conf":
+            body = CONF.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+handler = functools.partial(Handler, directory="/app/www")
+http.server.ThreadingHTTPServer(("0.0.0.0", port), handler).serve_forever()
+"""
+
+
+def make_source(folder: Path) -> None:
+    (folder / "www").mkdir(parents=True)
+    (folder / "conf").mkdir()
+    (folder / "Dockerfile").write_text(DOCKERFILE)
+    (folder / ".dockerignore").write_text("target\nsrc\n")
+    (folder / "serve.py").write_text(SERVE)
+    (folder / "requirements.txt").write_text("# manifest\n")
+    (folder / "www" / "health").write_text("ok\n")
+    (folder / "www" / "stamp.txt").write_text("start\n")
+    (folder / "conf" / "app.conf").write_text("start\n")
+    for i in range(SOURCE_DIRS):
+        (folder / "src" / f"m{i}").mkdir(parents=True)
+        (folder / "src" / f"m{i}" / "lib.rs").write_text("// x\n")
+    for i in range(HEAVY_DIRS):
+        (folder / "target" / "debug" / "deps" / f"d{i}").mkdir(parents=True)
+
+
+def get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  (local HTTP)
+            return str(response.read().decode())
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        return None
+
+
+def served_after(path: Path, url: str) -> float:
+    """Write a unique token to ``path``; seconds until ``url`` serves it."""
+    token = uuid.uuid4().hex + "\n"
+    began = time.perf_counter()
+    path.write_text(token)
+    end = began + LIMIT
+    while get(url) != token:
+        if time.perf_counter() > end:
+            raise SystemExit(f"{url} did not serve the change within {LIMIT}s")
+        time.sleep(0.005)
+    return time.perf_counter() - began
+
+
+def series(path: Path, url: str, changes: int) -> list[float]:
+    out = []
+    for _ in range(changes):
+        out.append(served_after(path, url))
+        time.sleep(0.3)  # a person does not save twice in 300 ms; keeps one change per cycle
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def watches(pid: int) -> int:
+    """inotify watches held by the process (and its children)."""
+    total = 0
+    pids = [pid, *children(pid)]
+    for p in pids:
+        fds = Path(f"/proc/{p}/fdinfo")
+        try:
+            for fd in fds.iterdir():
+                try:
+                    total += sum(1 for line in fd.read_text().splitlines() if line.startswith("inotify wd:"))
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pid: int, seconds: float = 20.0) -> float:
+    """Percent of one core the process uses while nothing changes."""
+    before = sum(cpu_seconds(p) for p in [pid, *children(pid)])
+    time.sleep(seconds)
+    after = sum(cpu_seconds(p) for p in [pid, *children(pid)])
+    return 100 * (after - before) / seconds
+
+
+def wait_for(check: Any, what: str) -> None:
+    end = time.monotonic() + LIMIT
+    while not check():
+        if time.monotonic() > end:
+            raise SystemExit(f"no {what} within {LIMIT}s")
+        time.sleep(0.05)
+
+
+def bench_clikd(work: Path, changes: int) -> dict[str, Any]:
+    src = work / "mono" / "web"
+    make_source(src)
+    config = work / "clikd.toml"
+    config.write_text(
+        f"""[project]
+monorepo_root = "{work / "mono"}"
+[registry]
+host = "127.0.0.1:5000"
+use_gh_cli = false
+[development]
+auto_migrate = false
+[services.web]
+image = "{IMAGE}"
+pull = "never"
+ports = {{ http = {PORT} }}
+environment = {{ PORT = "{PORT}" }}
+health = {{ kind = "http", path = "/health", timeout = 60 }}
+[services.web.dev]
+watch = ["."]
+rules = [
+  {{ paths = ["requirements.txt", "Dockerfile"], action = "rebuild" }},
+  {{ paths = ["conf/**"], action = "sync+restart" }},
+  {{ paths = ["www/**", "src/**"], action = "sync" }},
+]
+"""
+    )
+    branch = f"bench/dev-{uuid.uuid4().hex[:6]}"
+    environ = {k: v for k, v in user_environ().items() if not k.startswith("CLIKD_")}
+    environ.update(CLIKD_CONFIG=str(config), CLIKD_NO_PROMPT="1", CLIKD_DEV_HOOKS=str(work / "hooks"))
+    (work / "hooks").mkdir()
+    subprocess.run(["docker", "build", "-q", "-t", IMAGE, str(src)], check=True, capture_output=True)
+    up = subprocess.run(
+        [str(CLIKD), "env.start", "--branch", branch],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if up.returncode:
+        raise SystemExit(up.stderr)
+    from tasks.core.branch import identity
+    from tasks.core.config.loader import load
+    from tasks.core.ports import host_ports
+
+    settings = load(ROOT, env={"CLIKD_CONFIG": str(config)}).settings
+    port = host_ports(settings, identity(branch, project=settings.project.name))["web.http"]
+    proc = subprocess.Popen(
+        [str(CLIKD), "env.dev", "web", "--json", "--branch", branch],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for((work / "hooks" / "watching").exists, "clikd watching marker")
+        url = f"http://127.0.0.1:{port}"
+        result: dict[str, Any] = {
+            "watches": watches(proc.pid),
+            "idle_cpu": idle_cpu(proc.pid),
+            "sync": series(src / "www" / "stamp.txt", f"{url}/stamp.txt", changes),
+            "restart": series(src / "conf" / "app.conf", f"{url}/conf", changes),
+        }
+        rebuilds = []
+        for _ in range(5):
+            cycles = work / "hooks" / "cycles.jsonl"
+            before = len(cycles.read_text().splitlines())
+            began = time.perf_counter()
+            (src / "requirements.txt").write_text(f"# {uuid.uuid4().hex}\n")
+            wait_for(lambda b=before, c=cycles: len(c.read_text().splitlines()) > b, "rebuild cycle")
+            last = json.loads(cycles.read_text().splitlines()[-1])
+            if last["result"] != "ok":
+                raise SystemExit(f"rebuild failed: {last}")
+            rebuilds.append(time.perf_counter() - began)
+        result["rebuild"] = rebuilds
+        return result
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        environ.pop("CLIKD_DEV_HOOKS")
+        subprocess.run(
+            [str(CLIKD), "env.stop", "--purge", "--yes", "--force", "--branch", branch],
+            env=environ,
+            capture_output=True,
+            check=False,
+        )
+
+
+def bench_compose(work: Path, changes: int) -> dict[str, Any]:
+    src = work / "web"
+    make_source(src)
+    port = PORT + 10000
+    project = f"benchdev{uuid.uuid4().hex[:6]}"
+    (work / "compose.yaml").write_text(
+        f"""services:
+  web:
+    build: ./web
+    image: clikd-benchdev/compose-web:1
+    ports: ["127.0.0.1:{port}:{PORT}"]
+    environment: {{ PORT: "{PORT}" }}
+    develop:
+      watch:
+        - {{ action: rebuild, path: ./web/requirements.txt }}
+        - {{ action: sync+restart, path: ./web/conf, target: /app/conf }}
+        - {{ action: sync, path: ./web/www, target: /app/www }}
+"""
+    )
+    base = ["docker", "compose", "-p", project, "-f", str(work / "compose.yaml")]
+    subprocess.run([*base, "up", "-d", "--build", "--wait"], check=True, capture_output=True)
+    log = (work / "watch.log").open("w")
+    proc = subprocess.Popen([*base, "watch", "--no-up"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "Watch enabled" in (work / "watch.log").read_text(), "compose 'Watch enabled'")
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get(f"{url}/health") is not None, "compose service")
+        return {
+            "watches": watches(proc.pid),
+            "idle_cpu": idle_cpu(proc.pid),
+            "sync": series(src / "www" / "stamp.txt", f"{url}/stamp.txt", changes),
+            "restart": series(src / "conf" / "app.conf", f"{url}/conf", changes),
+        }
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        subprocess.run([*base, "down", "-v", "--rmi", "local"], capture_output=True, check=False)
+
+
+def row(name: str, clikd_v: list[float], compose_v: list[float] | None) -> str:
+    def cell(values: list[float] | None) -> str:
+        if not values:
+            return "n/a"
+        return f"{statistics.median(values) * 1000:.0f} / {pct(values, 0.95) * 1000:.0f} ms"
+
+    return f"| {name} | {cell(clikd_v)} | {cell(compose_v)} |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
+    if version.returncode:
+        raise SystemExit("docker compose v2 is missing: see bench/env/bench_env.py for how to build it")
+    work = Path(tempfile.mkdtemp(prefix="clikd-bench-dev-"))
+    try:
+        ours = bench_clikd(work / "clikd", args.changes)
+        theirs = bench_compose(work / "compose", args.changes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    lines = [
+        f"`python -m bench.env.bench_dev --changes {args.changes}`: one reference service (non-root USER,",
+        "built here from the test bed's base image) that serves its www/ folder and reads conf/app.conf",
+        "at start.",
+        "Each change writes a unique token; the harness polls HTTP until it is served (change → served).",
+        f"Source tree: {SOURCE_DIRS} source folders plus a target/ of {HEAVY_DIRS} folders. "
+        f"Compose: {version.stdout.strip()}, `watch --no-up` on the same files.",
+        "",
+        "| metric (p50 / p95) | clikd env.dev | docker compose watch |",
+        "|---|---|---|",
+        row(f"change → served, sync ({args.changes} changes)", ours["sync"], theirs["sync"]),
+        row(f"change → served, sync+restart ({args.changes})", ours["restart"], theirs["restart"]),
+        row("change → cycle ok, rebuild (5 changes, warm cache)", ours["rebuild"], None),
+        f"| inotify watches for the tree | {ours['watches']} | {theirs['watches']} |",
+        f"| idle CPU of the watcher, 20 s, 1 service | {ours['idle_cpu']:.2f} % "
+        f"| {theirs['idle_cpu']:.2f} % |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section("env-dev", "env.dev: live update against docker compose watch", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
