@@ -126,7 +126,10 @@ def new(c: Context, name: str, store: str = "main", json: bool = False) -> None:
       inv db.new drop_reactions --store scylla
     """
     from tasks.core.db.files import new_migration
+    from tasks.core.errors import UsageError
 
+    if name in ("--help", "-h"):  # inv takes a help flag as the missing NAME
+        raise UsageError("db.new needs a NAME", "inv --help db.new shows its flags and examples")
     session = Session()
     path = new_migration(session.root, store, name)
     rel = path.relative_to(session.root)

@@ -121,6 +121,7 @@ def _dev_session(session: Session, services: str, *, once: bool, poll: bool, as_
 
 @clikd_task(
     help={
+        "services": "the services to run from source, comma-separated (each needs [services.NAME.dev])",
         "once": "sync once and exit (scripts, tests)",
         "poll": "poll for changes instead of inotify (WSL, network drives)",
     }

@@ -122,6 +122,16 @@ class ClikdProgram(Program):
             if token == "env.switch" and not following.startswith("-") and following not in names:
                 unparsed.insert(i + 1, "--target")
                 break
+        # `clikd db.new --help`: a task whose positional is still missing would take --help as
+        # its value (and create a migration named "help"); a help flag anywhere after a task name
+        # shows that task's help instead.
+        for i, token in enumerate(unparsed):
+            if token in ("--help", "-h"):
+                task = next((t for t in reversed(unparsed[:i]) if t in self.collection.task_names), None)
+                if task is not None:
+                    self.parser = self._make_parser()
+                    self.print_task_help(self.collection.transform(task))
+                    raise Exit(code=0)
         self.core.unparsed = unparsed
         try:
             super().parse_tasks()

@@ -69,6 +69,7 @@ METAVARS = {
     "output": "PATH",
     "scylla-empty": "MODE",
     "service": "NAMES",
+    "services": "NAMES",
     "since": "AGE",
     "spec": "PATH|URL|live",
     "store": "STORE",

@@ -384,3 +384,23 @@ def test_fish_completion_completes_tasks() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert sorted(line.split()[0] for line in done.stdout.splitlines()) == tasks_starting("env.st")
+
+
+@pytest.mark.parametrize("program", ["clikd", "inv"])
+def test_help_after_a_task_with_a_missing_positional_shows_help_and_creates_nothing(program: str) -> None:
+    before = sorted(p.name for p in (ROOT / "migrations").rglob("*"))
+    done = subprocess.run(
+        [str(BIN / program), "db.new", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert sorted(p.name for p in (ROOT / "migrations").rglob("*")) == before
+    if program == "clikd":
+        assert done.returncode == 0, done.stderr
+        assert "Usage: clikd db.new" in done.stdout
+    else:  # Invoke's own parser hands --help to NAME; the task refuses it
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "db.new needs a NAME" in done.stdout + done.stderr
