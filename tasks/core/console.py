@@ -248,7 +248,7 @@ class FittedTable:
         yield table
         if dropped:
             yield Text(
-                f"left out at this width: {', '.join(dropped)} (a wider terminal or --json shows them)",
+                f"left out at this width: {', '.join(dropped)} (--json has every column)",
                 style="dim",
             )
 
