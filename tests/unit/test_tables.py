@@ -65,6 +65,9 @@ def test_gen_summary_keeps_languages_statuses_numbers_and_paths_whole() -> None:
             ("swift", "current"),
         )
     ]
+    results.append(
+        LanguageResult("python", f"{out}/python-refused", "failed", error="schema Pet: enum values collide")
+    )
     report = GenReport("/home/someone/specs/openapi.yaml", "d" * 64, False, results, 41.5)
     text = render(report)
     assert "…" not in text
