@@ -169,3 +169,25 @@ def test_real_command_at_80_columns(command: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "…" not in proc.stdout
     assert folded(BRANCH.replace("/", "-"), proc.stdout) or folded(BRANCH, proc.stdout), proc.stdout
+
+
+def test_gen_all_at_80_columns(tmp_path: Path) -> None:
+    out = tmp_path / "a-rather-long-directory-name-for-generated-clients" / "of-the-billing-branch"
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "clikd"), "gen.all", "--output", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for lang in ("swift", "kotlin", "typescript", "python"):
+        assert on_one_line(lang, text), text
+        assert folded(str(out / lang), text), text
+    assert on_one_line("generated", text)
+    assert re.search(r"\b\d+\.\d\d s\b", text), text
