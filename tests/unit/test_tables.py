@@ -191,3 +191,67 @@ def test_gen_all_at_80_columns(tmp_path: Path) -> None:
         assert folded(str(out / lang), text), text
     assert on_one_line("generated", text)
     assert re.search(r"\b\d+\.\d\d s\b", text), text
+
+
+def test_deploy_status_keeps_image_references_and_statuses_whole() -> None:
+    import datetime as dt
+
+    import tasks.core.deploy.views  # noqa: F401  (registers the views)
+    from tasks.core.deploy.model import EnvironmentStatus, Release, ServiceStatus
+
+    image = "registry.internal.example:5000/clikd/billing-reconciliation@sha256:" + "a1b2c3d4" * 8
+    now = dt.datetime.now(dt.UTC)
+    env = EnvironmentStatus(
+        "staging",
+        "clikd-staging",
+        True,
+        42,
+        "blue",
+        now,
+        "someone@example.org",
+        "0123456789abcdef",
+        [ServiceStatus("billing", "billing-reconciliation-blue", image, 3, 3, 3, 3)],
+        [
+            Release(
+                42,
+                "staging",
+                "clikd-staging",
+                "rolled-back",
+                {"billing": image},
+                "0123456789abcdef",
+                BRANCH,
+                "v2026.12.04-billing-reconciliation",
+                "someone@example.org",
+                now,
+                "blue-green",
+                slot="blue",
+                note="contract migrations failed: column billing.amount is still read by revision 41",
+            )
+        ],
+    )
+    text = render(env)
+    assert "…" not in text
+    for whole in ("billing-reconciliation-blue", "3/3", "42", "rolled-back"):
+        assert on_one_line(whole, text), (whole, text)
+    assert folded(image, text), text
+    note = " ".join(text.split()).split("left out at this width:")[-1]
+    assert on_one_line("v2026.12.04-billing-reconciliation", text) or "tag" in note, text
+
+
+def test_standin_keeps_image_tags_whole() -> None:
+    import tasks.core.standin_views  # noqa: F401  (registers the view)
+    from tasks.core.standin import StandinResult, StandinStep
+
+    tag = "127.0.0.1:5000/clikd-standin/billing-reconciliation-service:py3.11-0123456789ab"
+    result = StandinResult(
+        "clikd-standin",
+        "/home/someone/projects/clikd-platform/.clikd/standin.toml",
+        {"billing": tag},
+        [StandinStep("billing-reconciliation", tag, "built", 12.3), StandinStep("keydb", tag, "present", 0)],
+        14.0,
+    )
+    text = render(result)
+    assert "…" not in text
+    for whole in ("billing-reconciliation", "built", "present", "12.3s"):
+        assert on_one_line(whole, text), (whole, text)
+    assert folded(tag, text), text
