@@ -148,7 +148,7 @@ def show_error(error: ClikdError, *, as_json: bool = False) -> None:
 
 ColumnKind = Literal["status", "name", "number", "path", "text"]
 _WHOLE: tuple[ColumnKind, ...] = ("status", "name", "number")
-_FOLD_MIN = {"path": 16, "text": 12}
+_FOLD_MIN = {"path": 24, "text": 12}
 
 
 @dataclasses.dataclass(frozen=True)

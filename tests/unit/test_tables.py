@@ -137,10 +137,10 @@ def test_narrow_terminal_drops_the_least_useful_columns_first() -> None:
     ]
     rows = [["billing-reconciliation", "unhealthy", "1234 ms", "98.7s", "http://billing.localhost:18001/"]]
     table = console.table(columns, rows, title="t")
-    keep, dropped = table.fit(60)
+    keep, dropped = table.fit(70)
     assert dropped == ["probe", "ready at"]
     assert [columns[i].header for i in keep] == ["component", "health", "url"]
-    term = Console(width=60, file=io.StringIO(), record=True)
+    term = Console(width=70, file=io.StringIO(), record=True)
     term.print(table)
     text = term.export_text()
     assert "…" not in text
