@@ -12,10 +12,10 @@ import datetime as dt
 import enum
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tasks.core.errors import ClikdError
 
@@ -136,3 +136,123 @@ def show_error(error: ClikdError, *, as_json: bool = False) -> None:
     _consoles()[1].print(
         Panel(body, title=f"[bold red]{error.title}[/]", title_align="left", border_style="red")
     )
+
+
+# --- tables -------------------------------------------------------------------------------------
+#
+# Every table clikd prints goes through :func:`table`. The rule: a status, a name, a number or a
+# path is never cut short with an ellipsis. Statuses, names and numbers are kept on one line at
+# their full width; paths and free text fold onto more lines. When the terminal is too narrow
+# for every column's minimum width, the columns that matter least are left out (highest ``drop``
+# first) and a dim line says which, since ``--json`` always has everything.
+
+ColumnKind = Literal["status", "name", "number", "path", "text"]
+_WHOLE: tuple[ColumnKind, ...] = ("status", "name", "number")
+_FOLD_MIN = {"path": 24, "text": 12}
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One column of a :func:`table`: its header, what kind of value it holds, and how readily it
+    is left out on a narrow terminal (``drop`` 0: never; higher numbers go first)."""
+
+    header: str
+    kind: ColumnKind = "text"
+    drop: int = 0
+    justify: Literal["left", "right", "center"] | None = None
+
+
+def table(columns: Sequence[Column], rows: Iterable[Sequence[Any]], **options: Any) -> FittedTable:
+    """A table that fits the terminal without truncating values (see the rule above).
+
+    ``rows`` hold plain strings or Rich renderables (``Text``); ``options`` go to Rich's ``Table``
+    (``title``, ``box``, ``show_header``, ``pad_edge``, ``caption`` ...).
+    """
+    return FittedTable(list(columns), [list(r) for r in rows], options)
+
+
+def _cell_width(cell: Any) -> int:
+    from rich.cells import cell_len
+
+    plain = cell.plain if hasattr(cell, "plain") else str(cell)
+    return max((cell_len(line) for line in plain.splitlines()), default=0)
+
+
+class FittedTable:
+    """A Rich renderable that picks its columns for the width it is given at render time."""
+
+    def __init__(self, columns: list[Column], rows: list[list[Any]], options: dict[str, Any]) -> None:
+        self.columns = columns
+        self.rows = rows
+        self.options = {"title_justify": "left", **options}
+
+    def min_width(self, index: int) -> int:
+        """The narrowest a column may be: whole values for statuses, names and numbers."""
+        column = self.columns[index]
+        widest = max([_cell_width(column.header), *(_cell_width(r[index]) for r in self.rows)])
+        if column.kind in _WHOLE:
+            return widest
+        head = max((_cell_width(w) for w in column.header.split()), default=0)
+        return max(head, min(widest, _FOLD_MIN[column.kind]))
+
+    def _overhead(self, count: int) -> int:
+        """Width taken by borders and padding for ``count`` columns."""
+        from rich import box
+        from rich.padding import Padding
+
+        _top, right, _bottom, left = Padding.unpack(self.options.get("padding", (0, 1)))
+        pad = (left + right) * count
+        if not self.options.get("pad_edge", True):
+            pad -= left + right
+        frame = self.options.get("box", box.HEAVY_HEAD)
+        lines = 0
+        if frame is not None:
+            lines = count - 1 + (2 if self.options.get("show_edge", True) else 0)
+        return pad + lines
+
+    def fit(self, width: int) -> tuple[list[int], list[str]]:
+        """The indexes of the columns that fit in ``width`` and the headers left out."""
+        keep = list(range(len(self.columns)))
+        mins = [self.min_width(i) for i in keep]
+        by_priority = sorted(
+            (i for i in keep if self.columns[i].drop > 0), key=lambda i: (-self.columns[i].drop, -i)
+        )
+        dropped: list[str] = []
+        for index in by_priority:
+            if sum(mins[i] for i in keep) + self._overhead(len(keep)) <= width:
+                break
+            keep.remove(index)
+            dropped.append(self.columns[index].header)
+        return keep, dropped
+
+    def build(self, width: int) -> tuple[Any, list[str]]:
+        from rich.table import Table
+
+        keep, dropped = self.fit(width)
+        crowded = sum(self.min_width(i) for i in keep) + self._overhead(len(keep)) > width
+        table = Table(**self.options)
+        for i in keep:
+            column = self.columns[i]
+            justify = column.justify or ("right" if column.kind == "number" else "left")
+            # Even when nothing more can be left out, values fold rather than lose characters.
+            no_wrap = column.kind in _WHOLE and not crowded
+            table.add_column(column.header, justify=justify, no_wrap=no_wrap, overflow="fold")
+        for row in self.rows:
+            table.add_row(*(row[i] for i in keep))
+        return table, dropped
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        from rich.text import Text
+
+        table, dropped = self.build(options.max_width)
+        yield table
+        if dropped:
+            yield Text(
+                f"left out at this width: {', '.join(dropped)} (--json has every column)",
+                style="dim",
+            )
+
+    def __rich_measure__(self, console: Console, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.build(options.max_width)[0])

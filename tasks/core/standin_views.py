@@ -6,10 +6,10 @@ from types import TracebackType
 
 from rich.console import Group, RenderableType
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from tasks.core import console
+from tasks.core.console import Column
 from tasks.core.stack.model import Event, StepEvent
 from tasks.core.standin import StandinResult
 from tasks.core.tasking import name_program
@@ -56,13 +56,19 @@ class StandinReporter:
 
 @console.renders(StandinResult)
 def _standin(result: StandinResult) -> RenderableType:
-    table = Table(title=f"stand-in images ({result.prefix})", title_justify="left")
-    for col in ("step", "image", "action", "time"):
-        table.add_column(col)
-    for step in result.steps:
-        table.add_row(
-            step.name, step.image, step.action, f"{step.seconds:.1f}s" if step.action == "built" else "—"
-        )
+    table = console.table(
+        [
+            Column("step", "name"),
+            Column("image", "path"),
+            Column("action", "status"),
+            Column("time", "number", drop=1),
+        ],
+        (
+            [step.name, step.image, step.action, f"{step.seconds:.1f}s" if step.action == "built" else "—"]
+            for step in result.steps
+        ),
+        title=f"stand-in images ({result.prefix})",
+    )
     return Group(
         table,
         Text(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from tasks.core.codegen.run import GenReport
-from tasks.core.console import renders
+from tasks.core.console import Column, renders
+from tasks.core.console import table as table_of
 
 NOTES_SHOWN = 5  # per language; a large document can have hundreds
 
@@ -40,24 +40,31 @@ def _short(path: str) -> str:
 
 @renders(GenReport)
 def gen_report(report: GenReport) -> RenderableType:
-    table = Table(title=f"clients from {report.spec}", title_justify="left", show_edge=False)
     numeric = ("models", "endpoints", "services", "files", "size", "time")
-    for name in ("language", "status", *numeric):
-        table.add_column(name, justify="right" if name in numeric else "left", no_wrap=True)
-    table.add_column("output", overflow="fold")
+    drop = {"models": 2, "endpoints": 3, "services": 4, "files": 5, "size": 6, "time": 1}
+    columns = [
+        Column("language", "name"),
+        Column("status", "status"),
+        *(Column(name, "number", drop=drop[name]) for name in numeric),
+        Column("output", "path"),
+    ]
+    rows = []
     for r in report.results:
         fresh = r.status in ("generated", "current", "differs")
-        table.add_row(
-            r.language,
-            Text(r.status, style=_STYLE.get(r.status, "")),
-            str(r.models) if fresh else "",
-            str(r.endpoints) if fresh else "",
-            str(r.services) if fresh else "",
-            str(r.files),
-            human_size(r.size) if fresh else "",
-            f"{r.seconds:.2f} s" if fresh else "",
-            _short(r.output),
+        rows.append(
+            [
+                r.language,
+                Text(r.status, style=_STYLE.get(r.status, "")),
+                str(r.models) if fresh else "",
+                str(r.endpoints) if fresh else "",
+                str(r.services) if fresh else "",
+                str(r.files),
+                human_size(r.size) if fresh else "",
+                f"{r.seconds:.2f} s" if fresh else "",
+                _short(r.output),
+            ]
         )
+    table = table_of(columns, rows, title=f"clients from {report.spec}", show_edge=False)
     lines: list[RenderableType] = [table]
     for r in report.results:
         if r.status == "failed":

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from tasks.core.console import renders
+from tasks.core.console import Column, renders, table
 from tasks.core.db.branching import BranchReport
 from tasks.core.db.diff import DiffReport
 from tasks.core.db.dump import DumpReport, RestoreReport
@@ -26,33 +25,57 @@ STATE_STYLE = {
 @renders(StatusReport)
 def status_view(report: StatusReport) -> RenderableType:
     parts: list[RenderableType] = []
-    summary = Table(title=f"migrations of branch {report.branch}", title_justify="left")
-    for col in ("store", "target", "applied", "pending", "drift", "missing"):
-        summary.add_column(col)
-    for s in report.stores:
-        summary.add_row(
-            s.store,
-            s.target + ("" if s.exists else " (not created)"),
-            str(s.count("applied")),
-            Text(str(s.count("pending")), style="yellow" if s.count("pending") else ""),
-            Text(str(s.count("drift")), style="bold red" if s.count("drift") else ""),
-            Text(str(s.count("missing") + s.count("failed")), style="red" if s.count("missing") else ""),
-        )
+    summary = table(
+        [
+            Column("store", "name"),
+            Column("target", "name"),
+            Column("applied", "number"),
+            Column("pending", "number"),
+            Column("drift", "number"),
+            Column("missing", "number"),
+        ],
+        (
+            [
+                s.store,
+                s.target + ("" if s.exists else " (not created)"),
+                str(s.count("applied")),
+                Text(str(s.count("pending")), style="yellow" if s.count("pending") else ""),
+                Text(str(s.count("drift")), style="bold red" if s.count("drift") else ""),
+                Text(str(s.count("missing") + s.count("failed")), style="red" if s.count("missing") else ""),
+            ]
+            for s in report.stores
+        ),
+        title=f"migrations of branch {report.branch}",
+    )
     parts.append(summary)
-    detail = Table(show_header=True, box=None, pad_edge=False)
-    for col in ("store", "version", "state", "description", "applied at", "ms"):
-        detail.add_column(col)
-    for s in report.stores:
-        for m in s.migrations:
-            state = m.state + (" (out of order)" if m.out_of_order else "")
-            detail.add_row(
+    detail = table(
+        [
+            Column("store", "name"),
+            Column("version", "number"),
+            Column("state", "status"),
+            Column("description", "text", drop=1),
+            Column("applied at", "number", drop=2),
+            Column("ms", "number", drop=3),
+        ],
+        (
+            [
                 s.store,
                 str(m.version),
-                Text(state, style=STATE_STYLE.get(m.state, "")),
+                Text(
+                    m.state + (" (out of order)" if m.out_of_order else ""),
+                    style=STATE_STYLE.get(m.state, ""),
+                ),
                 m.description,
                 m.applied_at.strftime("%Y-%m-%d %H:%M:%S") if m.applied_at else "",
                 f"{m.execution_ms:.1f}" if m.execution_ms is not None else "",
-            )
+            ]
+            for s in report.stores
+            for m in s.migrations
+        ),
+        show_header=True,
+        box=None,
+        pad_edge=False,
+    )
     parts.append(detail)
     if report.drift:
         parts.append(
@@ -67,37 +90,42 @@ def status_view(report: StatusReport) -> RenderableType:
 
 @renders(MigrateReport)
 def migrate_view(report: MigrateReport) -> RenderableType:
-    table = Table(
-        title=f"db.migrate on branch {report.branch} ({report.seconds:.2f} s)", title_justify="left"
+    return table(
+        [
+            Column("store", "name"),
+            Column("target", "name"),
+            Column("applied", "text"),
+            Column("drift", "text"),
+            Column("seconds", "number", drop=1),
+        ],
+        (
+            [
+                s.store,
+                s.target + (" (created)" if s.created else ""),
+                (
+                    f"{len(s.applied)}: {s.applied[0].version}..{s.applied[-1].version}"
+                    if len(s.applied) > 1
+                    else str(s.applied[0].version)
+                    if s.applied
+                    else "up to date"
+                ),
+                Text(", ".join(f"{m.version} {m.state}" for m in s.drift), style="bold red"),
+                f"{s.seconds:.2f}",
+            ]
+            for s in report.stores
+        ),
+        title=f"db.migrate on branch {report.branch} ({report.seconds:.2f} s)",
     )
-    for col in ("store", "target", "applied", "drift", "seconds"):
-        table.add_column(col)
-    for s in report.stores:
-        table.add_row(
-            s.store,
-            s.target + (" (created)" if s.created else ""),
-            (
-                f"{len(s.applied)}: {s.applied[0].version}..{s.applied[-1].version}"
-                if len(s.applied) > 1
-                else str(s.applied[0].version)
-                if s.applied
-                else "up to date"
-            ),
-            Text(", ".join(f"{m.version} {m.state}" for m in s.drift), style="bold red"),
-            f"{s.seconds:.2f}",
-        )
-    return table
 
 
 @renders(SeedReport)
 def seed_view(report: SeedReport) -> RenderableType:
-    table = Table(title=f"db.seed on branch {report.branch}", title_justify="left")
-    for col in ("store", "rows", "seconds"):
-        table.add_column(col)
+    rows = []
     for store, counts in report.counts.items():
         shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
-        table.add_row(store, shown, f"{report.seconds.get(store, 0):.2f}")
-    return table
+        rows.append([store, shown, f"{report.seconds.get(store, 0):.2f}"])
+    columns = [Column("store", "name"), Column("rows", "text"), Column("seconds", "number", drop=1)]
+    return table(columns, rows, title=f"db.seed on branch {report.branch}")
 
 
 @renders(ResetReport)
@@ -105,13 +133,17 @@ def reset_view(report: ResetReport) -> RenderableType:
     title = f"db.reset on branch {report.branch}: {report.seconds:.2f} s" + (
         "" if report.seeded else " (no seeds)"
     )
-    table = Table(title=title, title_justify="left")
-    for col in ("store", "target", "how", "seconds"):
-        table.add_column(col)
+    rows = []
     for s in report.stores:
         phases = " ".join(f"{k} {v:.2f}" for k, v in s.phases.items())
-        table.add_row(s.store, s.target, s.how, f"{s.seconds:.2f}" + (f"  ({phases})" if phases else ""))
-    return table
+        rows.append([s.store, s.target, s.how, f"{s.seconds:.2f}" + (f"  ({phases})" if phases else "")])
+    columns = [
+        Column("store", "name"),
+        Column("target", "name"),
+        Column("how", "text"),
+        Column("seconds", "text", drop=1),
+    ]
+    return table(columns, rows, title=title)
 
 
 OP_STYLE = {"+": "green", "-": "red", "~": "yellow"}
@@ -155,48 +187,43 @@ def sql_text(report: DiffReport) -> str:
 @renders(DumpReport)
 def dump_view(report: DumpReport) -> RenderableType:
     stores = report.manifest["stores"]
-    table = Table(
-        title=f"db.dump of branch {report.branch} in {report.seconds:.2f} s -> {report.path}",
-        title_justify="left",
-    )
-    for col in ("store", "what", "contents"):
-        table.add_column(col)
-    for role in ("auth", "main"):
-        table.add_row(
+    rows = [
+        [
             role,
             stores[role]["database"],
             f"{sum(stores[role]['rows'].values())} rows, {len(stores[role]['rows'])} tables",
-        )
-    table.add_row(
-        "scylla",
-        stores["scylla"]["keyspace"],
-        f"{sum(stores['scylla']['rows'].values())} rows, {len(stores['scylla']['rows'])} tables",
+        ]
+        for role in ("auth", "main")
+    ]
+    rows.append(
+        [
+            "scylla",
+            stores["scylla"]["keyspace"],
+            f"{sum(stores['scylla']['rows'].values())} rows, {len(stores['scylla']['rows'])} tables",
+        ]
     )
-    table.add_row("keydb", stores["keydb"]["prefix"] + "*", f"{stores['keydb']['keys']} keys")
-    return table
+    rows.append(["keydb", stores["keydb"]["prefix"] + "*", f"{stores['keydb']['keys']} keys"])
+    return table(
+        [Column("store", "name"), Column("what", "name"), Column("contents", "text")],
+        rows,
+        title=f"db.dump of branch {report.branch} in {report.seconds:.2f} s -> {report.path}",
+    )
 
 
 @renders(RestoreReport)
 def restore_view(report: RestoreReport) -> RenderableType:
-    table = Table(
+    return table(
+        [Column("store", "name"), Column("done", "text")],
+        ([store, what] for store, what in report.stores.items()),
         title=f"db.restore of {report.path} (from {report.from_branch}) into {report.branch}: "
         f"{report.seconds:.2f} s",
-        title_justify="left",
     )
-    table.add_column("store")
-    table.add_column("done")
-    for store, what in report.stores.items():
-        table.add_row(store, what)
-    return table
 
 
 @renders(BranchReport)
 def branch_view(report: BranchReport) -> RenderableType:
-    table = Table(
-        title=f"db.branch: {report.branch} <- {report.source} ({report.seconds:.2f} s)", title_justify="left"
+    return table(
+        [Column("store", "name"), Column("how", "text")],
+        ([store, how] for store, how in report.stores.items()),
+        title=f"db.branch: {report.branch} <- {report.source} ({report.seconds:.2f} s)",
     )
-    table.add_column("store")
-    table.add_column("how")
-    for store, how in report.stores.items():
-        table.add_row(store, how)
-    return table

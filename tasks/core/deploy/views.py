@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from tasks.core.console import renders
+from tasks.core.console import Column, renders, table
 from tasks.core.deploy.flow import Plan
 from tasks.core.deploy.model import (
     ChecksReport,
@@ -35,26 +34,31 @@ def _age(when: dt.datetime | None) -> str:
 
 @renders(ChecksReport)
 def checks_view(report: ChecksReport) -> RenderableType:
-    table = Table(title="pre-deployment checks", title_justify="left")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("detail")
-    table.add_column("to do")
-    table.add_column("took", justify="right")
+    rows = []
     for check in report.checks:
         detail = Text(check.detail)
         if check.checked:
             detail.append(f"\n{check.checked}", style="dim")
-        table.add_row(
-            check.name,
-            Text(check.state.value, style=STYLE[check.state]),
-            detail,
-            name_program(check.hint or ""),
-            f"{check.seconds:.2f}s" if check.seconds >= 0.1 else f"{check.seconds * 1000:.1f}ms",
+        rows.append(
+            [
+                check.name,
+                Text(check.state.value, style=STYLE[check.state]),
+                detail,
+                name_program(check.hint or ""),
+                f"{check.seconds:.2f}s" if check.seconds >= 0.1 else f"{check.seconds * 1000:.1f}ms",
+            ]
         )
+    columns = [
+        Column("check", "name"),
+        Column("result", "status"),
+        Column("detail", "text"),
+        Column("to do", "text"),
+        Column("took", "number", drop=1),
+    ]
+    caption = None
     if report.forced and report.failed:
-        table.caption = "--force: deploying despite the failed checks (recorded in the release)"
-    return table
+        caption = "--force: deploying despite the failed checks (recorded in the release)"
+    return table(columns, rows, title="pre-deployment checks", caption=caption)
 
 
 def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
@@ -73,14 +77,13 @@ def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
             f"builds {', '.join(plan.release.built)} from {its} and pushes to the registry "
             "(the Deployments get the pushed digests)\n"
         )
-    table = Table(box=None, show_header=True, pad_edge=False)
-    table.add_column("service")
-    table.add_column("now")
-    table.add_column("new")
+    rows = []
     for name, image in plan.release.images.items():
         now = plan.current_images.get(name, "-")
-        table.add_row(name, now, Text(image, style="bold" if image != now else "dim"))
-    parts: list[RenderableType] = [lines, table]
+        rows.append([name, now, Text(image, style="bold" if image != now else "dim")])
+    columns = [Column("service", "name"), Column("now", "path"), Column("new", "path")]
+    images = table(columns, rows, box=None, show_header=True, pad_edge=False)
+    parts: list[RenderableType] = [lines, images]
     if checks is not None:
         parts.append(checks_view(checks))
     return Group(*parts)
@@ -108,15 +111,13 @@ def deploy_view(result: DeployResult) -> RenderableType:
         head.append(
             f"\nbuilt {b.reference} in {b.build_seconds:.1f}s, pushed in {b.push_seconds:.1f}s", style="dim"
         )
-    table = Table(box=None, pad_edge=False)
-    table.add_column("service")
-    table.add_column("image")
-    table.add_column("smoke")
     smoke = {s.service: s for s in result.smoke}
+    rows = []
     for name, image in r.images.items():
         s = smoke.get(name)
-        table.add_row(name, image, Text("ok" if s and s.ok else "-", style="green" if s and s.ok else "dim"))
-    return Group(head, table)
+        rows.append([name, image, Text("ok" if s and s.ok else "-", style="green" if s and s.ok else "dim")])
+    columns = [Column("service", "name"), Column("image", "path"), Column("smoke", "status")]
+    return Group(head, table(columns, rows, box=None, pad_edge=False))
 
 
 def _env_view(env: EnvironmentStatus) -> RenderableType:
@@ -138,24 +139,46 @@ def _env_view(env: EnvironmentStatus) -> RenderableType:
         head.append(
             f"\nscaled to 0 (idle past the rollback window): {', '.join(env.scaled_down)}", style="yellow"
         )
-    table = Table(box=None, pad_edge=False)
-    for col in ("deployment", "image", "ready", "updated", "available"):
-        table.add_column(col)
-    for s in env.services:
-        style = "green" if s.ready >= s.desired else "yellow"
-        table.add_row(
-            s.deployment,
-            s.image,
-            Text(f"{s.ready}/{s.desired}", style=style),
-            str(s.updated),
-            str(s.available),
-        )
-    hist = Table(box=None, pad_edge=False, title="history", title_justify="left")
-    for col in ("rev", "status", "tag", "slot", "when", "who", "note"):
-        hist.add_column(col)
-    for r in env.history:
-        hist.add_row(str(r.revision), r.status, r.tag, r.slot or "-", _age(r.time), r.user, r.note)
-    return Group(head, table, hist)
+    services = table(
+        [
+            Column("deployment", "name"),
+            Column("image", "path"),
+            Column("ready", "number"),
+            Column("updated", "number", drop=2),
+            Column("available", "number", drop=1),
+        ],
+        (
+            [
+                s.deployment,
+                s.image,
+                Text(f"{s.ready}/{s.desired}", style="green" if s.ready >= s.desired else "yellow"),
+                str(s.updated),
+                str(s.available),
+            ]
+            for s in env.services
+        ),
+        box=None,
+        pad_edge=False,
+    )
+    hist = table(
+        [
+            Column("rev", "number"),
+            Column("status", "status"),
+            Column("tag", "name"),
+            Column("slot", "name", drop=3),
+            Column("when", "number", drop=2),
+            Column("who", "name", drop=1),
+            Column("note", "text"),
+        ],
+        (
+            [str(r.revision), r.status, r.tag, r.slot or "-", _age(r.time), r.user, r.note]
+            for r in env.history
+        ),
+        box=None,
+        pad_edge=False,
+        title="history",
+    )
+    return Group(head, services, hist)
 
 
 @renders(EnvironmentStatus)

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasks.core import console
+from tasks.core.console import Column
 from tasks.core.remote.cluster import (
     DEGRADED,
     HEALTHY,
@@ -38,45 +39,69 @@ def _pod_ready(pod: PodStatus) -> Text:
 @console.renders(ClusterStatus)
 def _status(snap: ClusterStatus) -> RenderableType:
     head = Table.grid(padding=(0, 2))
+    head.add_column(no_wrap=True)
+    head.add_column(overflow="fold")
     head.add_row("environment", Text(snap.environment, style="bold"))
     head.add_row("namespace", snap.namespace)
     head.add_row("cluster", snap.server)
     if snap.active_slot:
         head.add_row("live slot", Text(snap.active_slot, style="bold"))
     slotted = any(d.slot for d in snap.deployments)
-    deployments = Table(title="deployments", title_justify="left")
-    columns = ["service", "deployment", *(["slot"] if slotted else []), "image", "ready", "up-to-date"]
-    columns += ["available", "age", "health"]
-    numeric = ("ready", "up-to-date", "available")
-    for col in columns:
-        deployments.add_column(col, justify="right" if col in numeric else "left")
-    for d in snap.deployments:
-        ready_style = "green" if d.ready >= d.desired else "yellow"
-        deployments.add_row(
-            d.service,
-            d.name,
-            *([_slot(d)] if slotted else []),
-            "\n".join(d.images),
-            Text(f"{d.ready}/{d.desired}", style=ready_style),
-            str(d.updated),
-            str(d.available),
-            human_age(d.age_s),
-            Text(d.health, style=HEALTH_STYLE.get(d.health, "")),
-        )
-    pods = Table(title="pods", title_justify="left")
-    for col in ("pod", "service", "phase", "ready", "restarts", "node", "age", "last reason"):
-        pods.add_column(col, justify="right" if col in ("ready", "restarts") else "left")
-    for p in snap.pods:
-        pods.add_row(
-            p.name,
-            p.service or "—",
-            Text(p.phase, style=PHASE_STYLE.get(p.phase, "")),
-            _pod_ready(p),
-            Text(str(p.restarts), style="yellow" if p.restarts else ""),
-            p.node or "—",
-            human_age(p.age_s),
-            Text(p.reason or "—", style="red" if p.reason else "dim"),
-        )
+    columns = [
+        Column("service", "name"),
+        Column("deployment", "name", drop=2),
+        *([Column("slot", "status")] if slotted else []),
+        Column("image", "path", drop=1),
+        Column("ready", "number"),
+        Column("up-to-date", "number", drop=4),
+        Column("available", "number", drop=3),
+        Column("age", "number", drop=5),
+        Column("health", "status"),
+    ]
+    deployments = console.table(
+        columns,
+        (
+            [
+                d.service,
+                d.name,
+                *([_slot(d)] if slotted else []),
+                "\n".join(d.images),
+                Text(f"{d.ready}/{d.desired}", style="green" if d.ready >= d.desired else "yellow"),
+                str(d.updated),
+                str(d.available),
+                human_age(d.age_s),
+                Text(d.health, style=HEALTH_STYLE.get(d.health, "")),
+            ]
+            for d in snap.deployments
+        ),
+        title="deployments",
+    )
+    pods = console.table(
+        [
+            Column("pod", "name"),
+            Column("service", "name", drop=2),
+            Column("phase", "status"),
+            Column("ready", "number"),
+            Column("restarts", "number", drop=3),
+            Column("node", "name", drop=1),
+            Column("age", "number", drop=4),
+            Column("last reason", "text"),
+        ],
+        (
+            [
+                p.name,
+                p.service or "—",
+                Text(p.phase, style=PHASE_STYLE.get(p.phase, "")),
+                _pod_ready(p),
+                Text(str(p.restarts), style="yellow" if p.restarts else ""),
+                p.node or "—",
+                human_age(p.age_s),
+                Text(p.reason or "—", style="red" if p.reason else "dim"),
+            ]
+            for p in snap.pods
+        ),
+        title="pods",
+    )
     parts: list[RenderableType] = [head, deployments, pods]
     parts.extend(Text(f"hint: {name_program(h)}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at}", style="dim"))

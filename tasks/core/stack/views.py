@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasks.core import console
+from tasks.core.console import Column
 from tasks.core.stack.logs import LogLine
 from tasks.core.stack.model import (
     ComponentEvent,
@@ -132,21 +133,30 @@ def human_bytes(n: int | None) -> str:
 
 @console.renders(StartResult)
 def _start(result: StartResult) -> RenderableType:
-    table = Table(title=f"branch {result.branch} · network {result.network}", title_justify="left")
-    for col in ("component", "action", "health", "ready at", "probe", "url"):
-        table.add_column(col)
+    rows: list[list[str | Text]] = []
     actions = {a.name: a for a in result.actions}
     for comp in result.components:
         action = actions.get(comp.name)
-        table.add_row(
-            comp.name,
-            f"{comp.action}"
-            + (f" ({action.reason})" if action and comp.action not in ("keep", "check") else ""),
-            Text("healthy", style="green") if comp.healthy else Text("unhealthy", style="red"),
-            f"{comp.seconds:.1f}s",
-            f"{comp.probe_ms:.0f} ms" if comp.probe_ms is not None else "—",
-            comp.url,
+        rows.append(
+            [
+                comp.name,
+                f"{comp.action}"
+                + (f" ({action.reason})" if action and comp.action not in ("keep", "check") else ""),
+                Text("healthy", style="green") if comp.healthy else Text("unhealthy", style="red"),
+                f"{comp.seconds:.1f}s",
+                f"{comp.probe_ms:.0f} ms" if comp.probe_ms is not None else "—",
+                comp.url,
+            ]
         )
+    columns = [
+        Column("component", "name"),
+        Column("action", "text", drop=2),
+        Column("health", "status"),
+        Column("ready at", "number", drop=3),
+        Column("probe", "number", drop=4),
+        Column("url", "path", drop=1),
+    ]
+    table = console.table(columns, rows, title=f"branch {result.branch} · network {result.network}")
     if result.changed:
         head = Text(
             f"✓ stack of {result.branch} is up and healthy in {result.seconds:.1f}s", style="bold green"
@@ -211,6 +221,8 @@ def _dev_lines(snap: StatusSnapshot) -> list[Text]:
 @console.renders(StatusSnapshot)
 def _status(snap: StatusSnapshot) -> RenderableType:
     head = Table.grid(padding=(0, 2))
+    head.add_column(no_wrap=True)
+    head.add_column(overflow="fold")
     git = snap.git
     commit = f"{git.commit} {git.subject or ''} ({human_age(git.age_s)} ago)" if git.commit else "no commits"
     head.add_row("branch", Text(snap.branch, style="bold"))
@@ -222,34 +234,58 @@ def _status(snap: StatusSnapshot) -> RenderableType:
         if eng.reachable
         else Text("not reachable", style="red"),
     )
-    services = Table(title="services", title_justify="left")
-    for col in ("service", "state", "health", "port", "probe", "uptime", "memory", "cpu", "url"):
-        services.add_column(col, justify="right" if col in ("port", "probe", "memory", "cpu") else "left")
-    for s in snap.services:
-        services.add_row(
-            s.name,
-            s.state,
-            _health_text(s.health),
-            str(s.host_port or "—"),
-            f"{s.probe_ms:.0f} ms" if s.probe_ms is not None else "—",
-            human_age(s.uptime_s),
-            human_bytes(s.memory_bytes),
-            f"{s.cpu_percent:.1f}%" if s.cpu_percent is not None else "—",
-            s.url,
-        )
-    dbs = Table(title="databases", title_justify="left")
-    for col in ("database", "mode", "state", "health", "probe", "size", "connection"):
-        dbs.add_column(col)
-    for d in snap.databases:
-        dbs.add_row(
-            f"{d.name} ({d.kind})",
-            d.mode,
-            d.state,
-            _health_text(d.health),
-            f"{d.probe_ms:.0f} ms" if d.probe_ms is not None else "—",
-            d.size,
-            d.connection,
-        )
+    services = console.table(
+        [
+            Column("service", "name"),
+            Column("state", "status"),
+            Column("health", "status"),
+            Column("port", "number", drop=3),
+            Column("probe", "number", drop=5),
+            Column("uptime", "number", drop=4),
+            Column("memory", "number", drop=6),
+            Column("cpu", "number", drop=7),
+            Column("url", "path", drop=2),
+        ],
+        (
+            [
+                s.name,
+                s.state,
+                _health_text(s.health),
+                str(s.host_port or "—"),
+                f"{s.probe_ms:.0f} ms" if s.probe_ms is not None else "—",
+                human_age(s.uptime_s),
+                human_bytes(s.memory_bytes),
+                f"{s.cpu_percent:.1f}%" if s.cpu_percent is not None else "—",
+                s.url,
+            ]
+            for s in snap.services
+        ),
+        title="services",
+    )
+    dbs = console.table(
+        [
+            Column("database", "name"),
+            Column("mode", "status", drop=3),
+            Column("state", "status"),
+            Column("health", "status"),
+            Column("probe", "number", drop=4),
+            Column("size", "number", drop=5),
+            Column("connection", "path", drop=2),
+        ],
+        (
+            [
+                f"{d.name} ({d.kind})",
+                d.mode,
+                d.state,
+                _health_text(d.health),
+                f"{d.probe_ms:.0f} ms" if d.probe_ms is not None else "—",
+                d.size,
+                d.connection,
+            ]
+            for d in snap.databases
+        ),
+        title="databases",
+    )
     parts: list[RenderableType] = [head, services, dbs]
     if snap.clients:
         line = Text("clients  ")
@@ -299,9 +335,7 @@ def _database_lines(snap: StatusSnapshot) -> list[RenderableType]:
 def _list(envs: EnvironmentList) -> RenderableType:
     if not envs.environments:
         return Text(f"no {envs.project} environments on this machine", style="dim")
-    table = Table(title=f"{envs.project} environments on this machine", title_justify="left")
-    for col in ("branch", "state", "containers", "volumes", "disk", "ports", "git branch"):
-        table.add_column(col)
+    rows: list[list[str | Text]] = []
     for env in envs.environments:
         exists: Text | str = (
             "—"
@@ -310,16 +344,27 @@ def _list(envs: EnvironmentList) -> RenderableType:
             if env.branch_exists
             else Text("deleted", style="yellow")
         )
-        table.add_row(
-            env.branch,
-            env.state,
-            f"{env.running}/{env.containers} running",
-            str(len(env.volumes)),
-            human_bytes(env.volume_bytes),
-            _ports(env.ports),
-            exists,
+        rows.append(
+            [
+                env.branch,
+                env.state,
+                f"{env.running}/{env.containers} running",
+                str(len(env.volumes)),
+                human_bytes(env.volume_bytes),
+                _ports(env.ports),
+                exists,
+            ]
         )
-    return table
+    columns = [
+        Column("branch", "name"),
+        Column("state", "status"),
+        Column("containers", "number", drop=3),
+        Column("volumes", "number", drop=4),
+        Column("disk", "number", drop=2),
+        Column("ports", "text", drop=5),
+        Column("git branch", "status", drop=1),
+    ]
+    return console.table(columns, rows, title=f"{envs.project} environments on this machine")
 
 
 def _ports(ports: list[int]) -> str:
