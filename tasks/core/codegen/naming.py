@@ -100,6 +100,7 @@ SWIFT_KEYWORDS = frozenset(
         "unowned",
         "weak",
         "willSet",
+        "yield",
     ]
 )
 KOTLIN_KEYWORDS = frozenset(
