@@ -27,6 +27,7 @@ def test_the_suite_is_there() -> None:
         "empty-components.yaml",
         "names.yaml",
         "no-components.json",
+        "python-and-more.yaml",
         "shapes.yaml",
     ]
 
@@ -96,3 +97,13 @@ def test_missing_and_duplicate_operation_ids_get_distinct_method_names() -> None
     assert len(set(methods)) == len(methods), methods
     users = sorted(op.name for op in api.operations if op.path.startswith("/users"))
     assert users == ["getUser", "getUser2", "getUser3"]
+
+
+def test_operations_never_take_a_member_every_object_has() -> None:
+    api = api_of("python-and-more.yaml")
+    names = {op.operation_id: op.name for op in api.operations}
+    assert names["constructor"] == "constructor2"  # a TypeScript class cannot have a method `constructor`
+    assert names["toString"] == "toString2"  # Kotlin: an accidental override of Any.toString()
+    assert names["__init__"] == "init2"
+    for op in api.operations:
+        assert op.name not in naming.RESERVED_METHOD_NAMES, op.pointer

@@ -286,6 +286,18 @@ RESERVED_TYPE_NAMES = frozenset(
 )
 
 
+# Method names a service class cannot take in some client: its own members (``client``), what every
+# object has (TypeScript's ``constructor`` and Object.prototype methods, Kotlin's Any members, Swift's
+# ``init``/``deinit`` and NSObject-style names). Operations that would take one get a numeric suffix.
+RESERVED_METHOD_NAMES = frozenset(
+    (  # noqa: SIM905
+        "client constructor toString toLocaleString valueOf hasOwnProperty isPrototypeOf "
+        "propertyIsEnumerable hashCode equals copy finalize getClass wait notify notifyAll clone "
+        "init deinit description debugDescription hash self Type Protocol"
+    ).split()
+)
+
+
 def _ascii_fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
