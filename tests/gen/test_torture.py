@@ -9,6 +9,7 @@ import pytest
 
 from tasks.core.codegen import naming
 from tasks.core.codegen.build import build_api
+from tasks.core.codegen.errors import SpecError
 from tasks.core.codegen.model import Api
 from tasks.core.codegen.spec import SpecSource, load
 
@@ -107,3 +108,21 @@ def test_operations_never_take_a_member_every_object_has() -> None:
     assert names["__init__"] == "init2"
     for op in api.operations:
         assert op.name not in naming.RESERVED_METHOD_NAMES, op.pointer
+
+
+def test_a_schema_that_is_only_itself_is_refused_at_its_pointer() -> None:
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "T", "version": "1"},
+        "paths": {},
+        "components": {
+            "schemas": {
+                "A": {"$ref": "#/components/schemas/B"},
+                "B": {"$ref": "#/components/schemas/A"},
+            }
+        },
+    }
+    with pytest.raises(SpecError) as caught:
+        build_api(doc, source="cycle.yaml")
+    assert caught.value.pointer in ("/components/schemas/A", "/components/schemas/B")
+    assert "reference cycle" in caught.value.message
