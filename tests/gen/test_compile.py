@@ -1,5 +1,6 @@
 """Compile gates over the generated clients of the Clikd spec and of every corpus document.
 
+The torture suite (tests/gen/torture, written for this project) rides along in the same compiler runs.
 Each language's gate runs once over all documents (tests/gen/gates.py: one tsc, one Kotlin compiler, one
 tree-sitter pass). Documents that are not valid OpenAPI are listed in codegen/known-failures.toml under
 ``[invalid]`` with the pointer the validator names; they are still generated (validation off) and must
@@ -35,8 +36,17 @@ def known() -> dict[str, Any]:
         return tomllib.load(f)
 
 
+TORTURE = Path(__file__).resolve().parent / "torture"
+
+
+def torture_documents() -> list[Path]:
+    """The hostile documents of tests/gen/torture (hostile names, shapes, empty components)."""
+    return sorted(p for p in TORTURE.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
 def slug(path: Path) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_")
+    prefix = "torture_" if path.parent == TORTURE else ""
+    return prefix + re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_")
 
 
 def swift_module(name: str) -> str:
@@ -44,7 +54,7 @@ def swift_module(name: str) -> str:
 
 
 def documents() -> list[Path]:
-    return [CLIKD_SPEC, *corpus_documents()]
+    return [CLIKD_SPEC, *corpus_documents(), *torture_documents()]
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,9 @@ def test_gen_all_writes_the_languages_that_work_and_marks_the_one_that_failed(tm
 
 def python_documents() -> list[Path]:
     """The shared corpus, the hostile documents Python must take, and the torture suite if present."""
-    torture = sorted((Path(__file__).resolve().parent / "torture").glob("*.y*ml"))
+    torture = sorted(
+        p for p in (Path(__file__).resolve().parent / "torture").iterdir() if p.suffix in (".yaml", ".json")
+    )
     return [*corpus_documents(), HOSTILE / "python_names.yaml", *torture]
 
 

@@ -497,7 +497,10 @@ class Builder:
                     Service(service_name, tag, str(tags.get(tag, {}).get("description", "") or "")),
                 )
                 op_id = str(raw.get("operationId") or f"{method} {path}")
-                registry = op_names.setdefault(service_name, naming.Registry(set(naming.KEYWORDS["swift"])))
+                registry = op_names.setdefault(
+                    service_name,
+                    naming.Registry(set(naming.KEYWORDS["swift"]) | naming.RESERVED_METHOD_NAMES),
+                )
                 name = registry.take(naming.member_name(op_id, fallback=method))
                 service.operations.append(self.operation(name, op_id, method, path, raw, shared, op_at))
         return [services[k] for k in sorted(services)]

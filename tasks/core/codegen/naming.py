@@ -100,6 +100,7 @@ SWIFT_KEYWORDS = frozenset(
         "unowned",
         "weak",
         "willSet",
+        "yield",
     ]
 )
 KOTLIN_KEYWORDS = frozenset(
@@ -281,6 +282,18 @@ RESERVED_TYPE_NAMES = frozenset(
         "RequestOptions "
         "RequestSpec Supplier JsonDateTime JsonDate JsonUuid OffsetDateTimeSerializer LocalDateSerializer "
         "UuidSerializer Configuration Transport"
+    ).split()
+)
+
+
+# Method names a service class cannot take in some client: its own members (``client``), what every
+# object has (TypeScript's ``constructor`` and Object.prototype methods, Kotlin's Any members, Swift's
+# ``init``/``deinit`` and NSObject-style names). Operations that would take one get a numeric suffix.
+RESERVED_METHOD_NAMES = frozenset(
+    (  # noqa: SIM905
+        "client constructor toString toLocaleString valueOf hasOwnProperty isPrototypeOf "
+        "propertyIsEnumerable hashCode equals copy finalize getClass wait notify notifyAll clone "
+        "init deinit description debugDescription hash self Type Protocol"
     ).split()
 )
 

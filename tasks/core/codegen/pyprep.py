@@ -9,6 +9,7 @@ openapi-python-client refuses, or silently drops, some valid documents:
   "true", "yes", "required", "1"), and the note says so.
 - a required request body offered in several media types makes it write code that does not
   import (an ``Unset`` it never imports); such a body is optional in the Python client.
+- a boolean ``const`` comes out as code that does not parse; it becomes a plain boolean.
 - two schemas whose class names collide after case conversion (``item`` and ``Item``) leave one of
   them out with a warning, and a schema named like the package's own classes (``Client``) shadows
   them. The later one is renamed (``Item2``, ``Client2``) and every ``$ref`` to it follows. A model
@@ -65,11 +66,11 @@ def _member_name(value: object, index: int) -> str:
 
 
 def _fix_enum(schema: dict[str, Any], where: str, notes: list[str]) -> None:
-    values = schema.get("enum")
-    if not isinstance(values, list) or not any(isinstance(v, str) for v in values):
+    given = schema.get("enum")
+    if not isinstance(given, list) or not any(isinstance(v, str) for v in given):
         return
-    if any(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return  # a mixed enum is not an enum class for openapi-python-client
+    # null in an enum makes a nullable union of the enum of the other values: name those.
+    values = [v for v in given if v is not None]
     current = schema.get("x-enum-varnames")
     if isinstance(current, list) and len(current) == len(values):
         return  # the document's own names stand, right or wrong
@@ -112,6 +113,11 @@ def _walk(node: Any, parts: list[object], notes: list[str]) -> None:
         if "enum" in node:
             _fix_enum(node, "#" + pointer_of(parts), notes)
         _fix_parameter(node, "#" + pointer_of(parts), notes)
+        if isinstance(node.get("const"), bool):
+            # openapi-python-client writes a boolean const's check as `flag != Trueand ...`.
+            value = node.pop("const")
+            node.setdefault("type", "boolean")
+            notes.append(f"#{pointer_of(parts)}: const {str(value).lower()} is a plain boolean in Python")
         _fix_request_body(node, "#" + pointer_of(parts), notes)
         for key, value in node.items():
             _walk(value, [*parts, key], notes)

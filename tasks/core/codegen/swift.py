@@ -56,7 +56,7 @@ def prop_type(p: Property) -> str:
 
 def decode_line(p: Property) -> str:
     base = sw_type(p.type, optional=False)
-    key = "." + bare(ident(p.name))
+    key = "." + ident(p.name)
     target = "self." + bare(p.name) if False else ident(p.name)
     if p.required and not p.nullable:
         return f"{target} = try container.decode({base}.self, forKey: {key})"
@@ -66,7 +66,7 @@ def decode_line(p: Property) -> str:
 
 
 def encode_line(p: Property) -> str:
-    key = "." + bare(ident(p.name))
+    key = "." + ident(p.name)
     if p.required:
         return f"try container.encode({ident(p.name)}, forKey: {key})"
     return f"try container.encodeIfPresent({ident(p.name)}, forKey: {key})"

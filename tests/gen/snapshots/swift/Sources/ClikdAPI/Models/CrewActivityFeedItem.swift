@@ -15,7 +15,7 @@ public struct CrewActivityFeedItem: Codable, Hashable, Sendable {
         self.createdAt = createdAt
         self.crew = crew
         self.action = action
-        self.actor = `actor`
+        self.`actor` = `actor`
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -34,7 +34,7 @@ public struct CrewActivityFeedItem: Codable, Hashable, Sendable {
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         crew = try container.decode(CrewSummary.self, forKey: .crew)
         action = try container.decode(CrewActivityFeedItemAction.self, forKey: .action)
-        `actor` = try container.decode(User.self, forKey: .actor)
+        `actor` = try container.decode(User.self, forKey: .`actor`)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -44,6 +44,6 @@ public struct CrewActivityFeedItem: Codable, Hashable, Sendable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(crew, forKey: .crew)
         try container.encode(action, forKey: .action)
-        try container.encode(`actor`, forKey: .actor)
+        try container.encode(`actor`, forKey: .`actor`)
     }
 }

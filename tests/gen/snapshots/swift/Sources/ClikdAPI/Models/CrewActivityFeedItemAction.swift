@@ -10,13 +10,13 @@ public enum CrewActivityFeedItemAction: Codable, Hashable, Sendable, CaseIterabl
     case unknown(String)
 
     public static var allCases: [CrewActivityFeedItemAction] {
-        [.joined, .left, .promoted, .founded]
+        [.joined, .`left`, .promoted, .founded]
     }
 
     public init(rawValue: String) {
         switch rawValue {
         case "joined": self = .joined
-        case "left": self = .left
+        case "left": self = .`left`
         case "promoted": self = .promoted
         case "founded": self = .founded
         default: self = .unknown(rawValue)
@@ -26,7 +26,7 @@ public enum CrewActivityFeedItemAction: Codable, Hashable, Sendable, CaseIterabl
     public var rawValue: String {
         switch self {
         case .joined: return "joined"
-        case .left: return "left"
+        case .`left`: return "left"
         case .promoted: return "promoted"
         case .founded: return "founded"
         case .unknown(let value): return value

@@ -13,7 +13,7 @@ public enum Platform: Codable, Hashable, Sendable, CaseIterable {
     case unknown(String)
 
     public static var allCases: [Platform] {
-        [.pc, .playstation, .xbox, .switch, .ios, .android]
+        [.pc, .playstation, .xbox, .`switch`, .ios, .android]
     }
 
     public init(rawValue: String) {
@@ -21,7 +21,7 @@ public enum Platform: Codable, Hashable, Sendable, CaseIterable {
         case "pc": self = .pc
         case "playstation": self = .playstation
         case "xbox": self = .xbox
-        case "switch": self = .switch
+        case "switch": self = .`switch`
         case "ios": self = .ios
         case "android": self = .android
         default: self = .unknown(rawValue)
@@ -33,7 +33,7 @@ public enum Platform: Codable, Hashable, Sendable, CaseIterable {
         case .pc: return "pc"
         case .playstation: return "playstation"
         case .xbox: return "xbox"
-        case .switch: return "switch"
+        case .`switch`: return "switch"
         case .ios: return "ios"
         case .android: return "android"
         case .unknown(let value): return value

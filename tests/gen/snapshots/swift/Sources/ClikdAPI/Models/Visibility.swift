@@ -9,23 +9,23 @@ public enum Visibility: Codable, Hashable, Sendable, CaseIterable {
     case unknown(String)
 
     public static var allCases: [Visibility] {
-        [.public, .crew, .private]
+        [.`public`, .crew, .`private`]
     }
 
     public init(rawValue: String) {
         switch rawValue {
-        case "public": self = .public
+        case "public": self = .`public`
         case "crew": self = .crew
-        case "private": self = .private
+        case "private": self = .`private`
         default: self = .unknown(rawValue)
         }
     }
 
     public var rawValue: String {
         switch self {
-        case .public: return "public"
+        case .`public`: return "public"
         case .crew: return "crew"
-        case .private: return "private"
+        case .`private`: return "private"
         case .unknown(let value): return value
         }
     }
