@@ -32,6 +32,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
     branch: str = "",
     yes: bool = False,
     json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Bring the branch's stack up, healthy: databases, then services in dependency order.
 
@@ -46,6 +47,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
       inv env.start --exclude studio,media --timeout 120
       clikd env.start --branch feat/x --json
     """
+    from tasks.core.locking import branch_lock
     from tasks.core.prompts import confirm
     from tasks.core.stack import views  # registers the views
     from tasks.core.stack.converge import StartOptions
@@ -62,7 +64,10 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
             assume_yes=yes,
         )
 
-    with views.LiveReporter() as reporter:
+    with (
+        branch_lock(session.ident, "env.start", wait=not no_wait, on_wait=console.note),
+        views.LiveReporter() as reporter,
+    ):
         result = converge(
             session,
             StartOptions(only=only, exclude=exclude, no_pull=no_pull, timeout=timeout or None),
@@ -85,6 +90,7 @@ def stop(  # noqa: PLR0917  (Invoke flags)
     branch: str = "",
     yes: bool = False,
     json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Stop the branch's stack and remove its containers and network; data stays unless --purge.
 
@@ -95,6 +101,7 @@ def stop(  # noqa: PLR0917  (Invoke flags)
       inv env.stop --purge --yes
       clikd env.stop --branch feat/old --force --json
     """
+    from tasks.core.locking import branch_lock
     from tasks.core.prompts import confirm
     from tasks.core.stack import views
     from tasks.core.stack.teardown import stop as teardown
@@ -109,7 +116,10 @@ def stop(  # noqa: PLR0917  (Invoke flags)
                 assume_yes=yes,
             )
 
-    with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
+    with (
+        branch_lock(session.ident, "env.stop", wait=not no_wait, on_wait=console.note),
+        views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter,
+    ):
         result = teardown(session, force=force, purge=purge, on_event=reporter, confirm_purge=confirm_purge)
     console.emit(result, as_json=json)
 
@@ -280,7 +290,7 @@ def list_(c: Context, json: bool = False) -> None:
 
 
 @clikd_task()
-def prune(c: Context, yes: bool = False, json: bool = False) -> None:
+def prune(c: Context, yes: bool = False, json: bool = False, no_wait: bool = False) -> None:
     """Remove the environments (containers, volumes, data) of git branches that no longer exist.
 
     Lists them first and asks for confirmation (--yes without a terminal).
@@ -304,7 +314,7 @@ def prune(c: Context, yes: bool = False, json: bool = False) -> None:
         )
 
     with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
-        result = prune_envs(Session(), confirm=ask, on_event=reporter)
+        result = prune_envs(Session(), confirm=ask, on_event=reporter, wait=not no_wait, on_wait=console.note)
     console.emit(result, as_json=json)
 
 

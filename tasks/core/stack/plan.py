@@ -20,7 +20,7 @@ class Actual:
     image_id: str
 
 
-def plan(
+def plan(  # noqa: PLR0912  (one branch per state a container can be in)
     stack: Stack,
     selected: list[str],
     actual: dict[str, Actual],
@@ -49,6 +49,10 @@ def plan(
             else:
                 why = "configuration changed"
             actions[name] = Action(name, "recreate", why)
+            changed.add(name)
+        elif have.state in ("dead", "removing", "paused", "restarting"):
+            # a state `docker start` cannot (or should not) take it out of: a fresh container
+            actions[name] = Action(name, "recreate", f"container is {have.state}")
             changed.add(name)
         elif have.state != "running":
             actions[name] = Action(name, "start", f"container is {have.state}")
