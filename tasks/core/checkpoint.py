@@ -4,9 +4,9 @@ A no-op unless ``CLIKD_TEST_PAUSE_AT`` is set (read once, at import). It holds p
 patterns (``fnmatch``, comma-separated: ``create:postgres``, ``start:*``). On reaching a matching
 phase, clikd appends its pid to ``$CLIKD_TEST_PAUSE_DIR/<phase>.reached`` and waits until
 ``<phase>.go`` exists there, so the test decides what happens next (a signal, another run) without
-any timing. Phases: ``pull``, ``network``, ``volumes:<component>``, ``create:<component>``,
-``start:<component>``, ``probe:<component>``, ``migrate``, ``seed`` (env.start) and
-``reset:<store>`` (db.reset, inside its worker processes).
+any timing. Phases of env.start: ``pull`` (before images are checked), ``pulling`` (in a pull's
+stream), ``network``, ``volumes:<component>``, ``create:<component>``, ``start:<component>``,
+``probe:<component>``, ``migrate``, ``seed``; of db.reset: ``reset:<store>`` (in its workers).
 """
 
 from __future__ import annotations
