@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +358,36 @@ def test_a_container_of_nothing_clikd_knows_gets_the_remove_hint(branches: Branc
         assert f"docker rm -f {ident.container('keydb')}" in run.text
     finally:
         stranger.remove(force=True)
+
+
+def test_a_port_held_for_the_branchs_own_container_in_any_state_is_no_conflict(branches: Branches) -> None:
+    """The rerun after a kill can read its own container as created (the engine was still starting
+    it) while docker-proxy already holds its ports: that is the branch's own, not a conflict. A port
+    that nothing of the branch binds is still reported."""
+    from tasks.core.errors import Conflict
+    from tasks.core.stack.converge import check_ports, read_actual
+    from tasks.core.stack.model import Action
+    from tasks.core.stack.spec import resolve
+
+    branch = branches.new()
+    assert clikd("env.start", "--branch", branch, "--only", "keydb", env=base_env()).code == 0
+    client = _docker().api
+    import docker
+
+    stack = resolve(settings_for(), _ident(branch))
+    engine = docker.from_env()
+    actual = read_actual(engine, stack)
+    assert actual["keydb"].state == "running"
+    from tasks.core.stack.holders import find_holders
+
+    [(_cport, port)] = stack.components["keydb"].ports.values()
+    held = find_holders([port], {})  # what the check sees once the container's own listing is ignored
+    assert port in held and held[port].kind != "container", held  # the engine's proxy holds it
+    for state in ("created", "exited", "dead", "restarting"):
+        stale = {"keydb": replace(actual["keydb"], state=state)}
+        check_ports(engine, stack, [Action("keydb", "start", f"container is {state}")], stale)
+    # the same port needed by a component whose container is not the holder's: a conflict
+    with pytest.raises(Conflict) as caught:
+        check_ports(engine, stack, [Action("keydb", "create", "no container yet")], {})
+    assert "held by" in caught.value.message
+    assert client.inspect_container(_ident(branch).container("keydb"))["State"]["Running"]
