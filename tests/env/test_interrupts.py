@@ -335,7 +335,7 @@ def test_without_the_lock_a_racing_start_adopts_the_branchs_own_container(
     pauses.reached("create:keydb", runs[0], count=2)
     pauses.go("create:keydb")
     codes = [r.finish() for r in runs]
-    assert codes == [0, 0], [r.text for r in runs]
+    assert codes == [0, 0], "\n---\n".join(r.text for r in runs)
     assert not any("docker rm" in r.text for r in runs)
     client = _docker()
     ident = _ident(branch)

@@ -9,6 +9,7 @@ container that exits fails the run at once, and the first failure stops the wait
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -147,21 +148,35 @@ def _is_own(holder: Any, own: dict[int, str]) -> bool:
     return holder.kind == "unknown" or "docker-proxy" in holder.holder
 
 
-def _ensure_network(client: docker.DockerClient, stack: Stack) -> bool:
-    existing = [n for n in client.api.networks(names=[stack.network]) if n.get("Name") == stack.network]
-    if existing:
-        return False
+def _ensure_network(client: docker.DockerClient, stack: Stack) -> tuple[bool, str]:
+    """Create the branch's network when missing: (whether this run made the one that stays, its id).
+
+    The engine does not refuse a second network of the same name (two runs racing, without the
+    lock, both create one), and a name matching two networks cannot be used. So after creating,
+    every run keeps the oldest of the name and removes the others it sees: all agree on one.
+    """
     from docker.errors import APIError
 
-    try:
-        client.api.create_network(
-            stack.network, driver="bridge", labels=stack.network_labels, check_duplicate=True
-        )
-    except APIError as exc:
-        if exc.status_code != 409:
-            raise
-        return False
-    return True
+    mine = ""
+    if not _networks(client, stack):
+        try:
+            created = client.api.create_network(stack.network, driver="bridge", labels=stack.network_labels)
+            mine = str(created.get("Id", ""))
+        except APIError as exc:
+            if exc.status_code != 409:  # an engine that refuses a duplicate name: the other run made it
+                raise
+    found = _networks(client, stack)
+    keep = min(found, key=lambda n: (str(n.get("Created", "")), str(n.get("Id", ""))))
+
+    for net in found:
+        if net is not keep:
+            with contextlib.suppress(APIError):  # already gone, or in use by the racing run: it keeps it
+                client.api.remove_network(net["Id"])
+    return bool(mine) and str(keep.get("Id")) == mine, str(keep["Id"])
+
+
+def _networks(client: docker.DockerClient, stack: Stack) -> list[dict[str, Any]]:
+    return [n for n in client.api.networks(names=[stack.network]) if n.get("Name") == stack.network]
 
 
 def _ensure_volumes(client: docker.DockerClient, comp: Component) -> None:
@@ -172,7 +187,13 @@ def _ensure_volumes(client: docker.DockerClient, comp: Component) -> None:
 
 
 def _create(
-    client: docker.DockerClient, stack: Stack, comp: Component, image_id: str, *, again: bool = True
+    client: docker.DockerClient,
+    stack: Stack,
+    comp: Component,
+    image_id: str,
+    *,
+    network: str = "",
+    again: bool = True,
 ) -> str:
     from docker.errors import APIError
 
@@ -184,7 +205,7 @@ def _create(
         extra_hosts=HOST_GATEWAY,
     )
     networking = client.api.create_networking_config(
-        {stack.network: client.api.create_endpoint_config(aliases=[comp.name])}
+        {network or stack.network: client.api.create_endpoint_config(aliases=[comp.name])}
     )
     try:
         created = client.api.create_container(
@@ -201,21 +222,26 @@ def _create(
     except APIError as exc:
         if exc.status_code != 409:
             raise
-        return _adopt(client, stack, comp, image_id, again=again)
+        return _adopt(client, stack, comp, image_id, network=network, again=again)
     return str(created["Id"])
 
 
-def _adopt(client: docker.DockerClient, stack: Stack, comp: Component, image_id: str, *, again: bool) -> str:
+def _adopt(
+    client: docker.DockerClient, stack: Stack, comp: Component, image_id: str, *, network: str, again: bool
+) -> str:
     """The name is taken: converge the branch's own container; refuse anything else, naming its owner."""
     from docker.errors import NotFound
 
-    try:
-        info: dict[str, Any] | None = client.api.inspect_container(comp.container)
-    except NotFound:  # removed meanwhile
-        info = None
+    info: dict[str, Any] | None = None
+    for _ in range(50):  # the engine reserves a name before the container can be inspected
+        try:
+            info = client.api.inspect_container(comp.container)
+            break
+        except NotFound:
+            time.sleep(0.1)
     if info is None:
         if again:
-            return _create(client, stack, comp, image_id, again=False)
+            return _create(client, stack, comp, image_id, network=network, again=False)
         raise Conflict(f"the container name {comp.container} is taken and released again: retry")
     if _ours(info, stack, comp):
         labels = info.get("Config", {}).get("Labels") or {}
@@ -224,7 +250,7 @@ def _adopt(client: docker.DockerClient, stack: Stack, comp: Component, image_id:
             return str(info["Id"])  # ours and up to date (a run that died made it): start it
         if again:
             _remove(client, comp.container, graceful=False)
-            return _create(client, stack, comp, image_id, again=False)
+            return _create(client, stack, comp, image_id, network=network, again=False)
     labels = info.get("Config", {}).get("Labels") or {}
     if labels.get(LABEL_PROJECT):
         owner = f"branch {labels.get(LABEL_BRANCH, '?')!r} of clikd project {labels[LABEL_PROJECT]!r}"
@@ -297,6 +323,7 @@ class Runner:
         self.failed: set[str] = set()
         self.provisioned: list[str] = []
         self.lock = threading.Lock()
+        self.network_id = ""  # the branch network's id (its name may briefly match two: see _ensure_network)
 
     def run(self) -> list[ComponentResult]:
         jobs = [workers.start(name, partial(self._component, name)) for name in self.selection.names]
@@ -354,7 +381,7 @@ class Runner:
         if action.kind in ("create", "recreate"):
             if action.kind == "create":
                 self.on_event(ComponentEvent(comp.name, "creating", ""))
-            _create(self.client, self.stack, comp, image_id)
+            _create(self.client, self.stack, comp, image_id, network=self.network_id)
         if action.kind in ("create", "recreate", "start"):
             reached(f"start:{comp.name}")
             self.on_event(ComponentEvent(comp.name, "starting", ""))
@@ -499,13 +526,15 @@ def start(
         owe(session, seed=bool(owed and owed.get("seed")))
     notes: list[str] = []
     reached("network")
-    if _ensure_network(client, stack):
+    made, network_id = _ensure_network(client, stack)
+    if made:
         on_event(StepEvent("network", f"created network {stack.network}", done=True))
     for action in actions:
         if action.kind == "remove":
             _remove(client, actual[action.name].container)
             notes.append(f"removed {actual[action.name].container}: {action.reason}")
     runner = Runner(session, client, stack, selection, by_name, image_ids, deadline, began, on_event)
+    runner.network_id = network_id
     components = runner.run()
     if selection.excluded:
         notes.append(f"excluded: {', '.join(selection.excluded)}")
