@@ -135,11 +135,14 @@ def assert_converged(branch: str, services: set[str], *, seeded: bool = True) ->
     ident = _ident(branch)
     client = _docker()
     prefix = f"{ident.project}-{ident.slug}-"
-    named = [c for c in client.containers.list(all=True) if c.name.startswith(prefix)]
-    labelled = client.containers.list(all=True, filters={"label": f"dev.clikd.branch={branch}"})
-    assert sorted(c.name for c in named) == sorted(ident.container(s) for s in services), named
-    assert {c.name for c in labelled} == {c.name for c in named}
-    assert all(c.status == "running" for c in named), [(c.name, c.status) for c in named]
+    # the list endpoint alone: other tests' containers may vanish between a list and an inspect
+    listed = client.api.containers(all=True, filters={"name": prefix})
+    named = {str(c["Names"][0]).lstrip("/"): str(c["State"]) for c in listed}
+    named = {n: state for n, state in named.items() if n.startswith(prefix)}
+    labelled = client.api.containers(all=True, filters={"label": f"dev.clikd.branch={branch}"})
+    assert sorted(named) == sorted(ident.container(s) for s in services), named
+    assert {str(c["Names"][0]).lstrip("/") for c in labelled} == set(named)
+    assert set(named.values()) == {"running"}, named
     networks = [n for n in client.networks.list(names=[ident.network]) if n.name == ident.network]
     assert len(networks) == 1, networks
     volumes = client.volumes.list(filters={"label": f"dev.clikd.branch={branch}"})
