@@ -165,9 +165,12 @@ def status(c: Context, branch: str = "", watch: bool = False, env: str = "", jso
     else:
         from tasks.core.stack import views  # noqa: F401  (registers the views)
         from tasks.core.stack.status import snapshot
+        from tasks.core.stack.status_db import Rates
+
+        rates = Rates() if watch else None  # --watch: queries per second since the previous frame
 
         def take() -> object:
-            return snapshot(session)
+            return snapshot(session, rates=rates)
 
     if not watch:
         console.emit(take(), as_json=json)
@@ -347,3 +350,38 @@ def switch(c: Context, target: str = "", json: bool = False) -> None:
         current = targets.switched(session.root) or "local"
         target = prompts.select("Which target should clikd act on?", list(targets.TARGETS), default=current)
     console.emit(record(session, target), as_json=json)
+
+
+@clikd_task(
+    help={
+        "rebuild": "build every image again, even those up to date",
+        "prefix": "the repository prefix of the images' tags (default: clikd-standin)",
+        "cache": "folder for the debootstrap cache, Cassandra's jars and build contexts "
+        "(default: ~/.cache/clikd/standin)",
+    }
+)
+def standin(c: Context, rebuild: bool = False, prefix: str = "", cache: str = "", json: bool = False) -> None:
+    """Build the local stand-in images of the platform, for a first run without registry access.
+
+    Builds, on the local Docker engine, what the test bed plays the platform with: a Debian base
+    (debootstrap, needs root once), Postgres, the KeyDB role (redis-server), the CQL role (Apache
+    Cassandra, its jars fetched once with Maven) and the reference service for every service; then
+    writes clikd.local.toml so that env.start runs the stack on them with nothing to pull. An image
+    whose recipe and base are unchanged is kept (a rerun takes a second); the first run takes minutes.
+
+    Examples:
+      clikd env.standin && clikd env.start
+      inv env.standin --rebuild
+    """
+    from pathlib import Path
+
+    from tasks.core import standin_views
+    from tasks.core.standin import DEFAULT_PREFIX, StandinOptions, build
+
+    session = Session()
+    options = StandinOptions(
+        prefix=prefix or DEFAULT_PREFIX, cache=Path(cache).expanduser() if cache else None, rebuild=rebuild
+    )
+    with standin_views.StandinReporter() as reporter:
+        result = build(session.config, options, on_event=reporter)
+    console.emit(result, as_json=json)

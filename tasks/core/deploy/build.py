@@ -118,7 +118,7 @@ def build_and_push(
 ) -> tuple[ReleaseInput, list[BuiltImage]]:
     """Build and push every service of ``release.built``; the release with the pushed digests."""
     from tasks.core.stack import engine
-    from tasks.core.stack.registry import RegistryLoginFailed, login
+    from tasks.core.stack.registry import RegistryLoginFailed, RegistryUnreachable, login
 
     settings = session.config.settings
     builds = buildable(settings)
@@ -131,6 +131,11 @@ def build_and_push(
         exc.hint = (
             f"set {settings.registry.token_env} to a token that can push to {host} (write access, e.g. "
             f"write:packages on GHCR), or docker login {host}; --no-build deploys images pushed earlier"
+        )
+        raise
+    except RegistryUnreachable as exc:  # its hint offers local stand-in images, which cannot be deployed
+        exc.hint = (
+            "check the network (VPN, proxy) and [registry] host; --no-build deploys images pushed earlier"
         )
         raise
     if creds.source:

@@ -539,11 +539,12 @@ def start(
     if selection.excluded:
         notes.append(f"excluded: {', '.join(selection.excluded)}")
     changed = not is_noop(actions) or bool(runner.provisioned) or owed is not None
+    progress = [f"created {p}" for p in runner.provisioned]
     if changed:
         fresh = bool(runner.provisioned) or bool(owed and owed.get("seed"))
         if owed is not None:
-            notes.append("finished the migrate/seed an interrupted env.start owed")
-        notes.extend(_migrate_and_seed(session, stack, selection, fresh=fresh, on_event=on_event))
+            progress.append("finished the migrate/seed an interrupted env.start owed")
+        progress.extend(_migrate_and_seed(session, stack, selection, fresh=fresh, on_event=on_event))
     paid(session)
     return StartResult(
         branch=stack.branch,
@@ -554,7 +555,8 @@ def start(
         actions=[a for a in actions if a.name in by_name],
         components=components,
         pulled=pulled,
-        notes=notes + [f"created {p}" for p in runner.provisioned],
+        notes=notes,
+        progress=progress,
     )
 
 
@@ -575,7 +577,9 @@ def _migrate_and_seed(
         from tasks.core.db import target as db_target
         from tasks.core.db.files import STORES
     except ImportError:  # the db package is not part of this installation
-        return ["auto_migrate skipped: the db tasks are not available"]
+        skipped = "auto_migrate skipped: the db tasks are not available"
+        on_event(StepEvent("migrate", skipped, done=True))
+        return [skipped]
     kinds = {stack.components[n].kind for n in selection.names if stack.components[n].role == "database"}
     stores = [s for s in STORES if _kind_of_store(s) in kinds]
     if not stores:

@@ -105,6 +105,9 @@ class StartResult:
     components: list[ComponentResult]
     pulled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Lines already shown as progress while the start ran (databases created, migrations, seeds):
+    # kept for --json, not repeated under the summary.
+    progress: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- stop
@@ -155,6 +158,34 @@ class DatabaseStatus:
 
 
 @dataclass
+class StoreMigrations:
+    """env.status: where one store's migrations stand (from the same reading as db.status)."""
+
+    store: str  # auth | main | scylla | keydb
+    target: str  # database, keyspace or key prefix
+    state: str  # up to date | N pending | drift | failed | not created | unreachable
+    applied: int = 0
+    pending: int = 0
+    drift: int = 0  # applied files whose checksum changed, or applied versions with no file
+    failed: int = 0
+    error: str = ""
+
+
+@dataclass
+class DatabaseActivity:
+    """env.status: how busy one database is, from the server's own request counter."""
+
+    database: str  # auth, main (Postgres databases), keydb, scylla
+    kind: str
+    counter: str  # what is counted, e.g. "xact_commit + xact_rollback"
+    total: int | None  # the counter now
+    per_second: float | None  # its rate over the sample (or since the previous --watch frame)
+    window_s: float | None = None
+    scope: str = ""  # "database", "server" (the whole server) or "shared server"
+    error: str = ""
+
+
+@dataclass
 class GitStatus:
     branch: str
     commit: str | None
@@ -184,6 +215,8 @@ class StatusSnapshot:
     taken_at: str
     seconds: float
     clients: dict[str, str] = field(default_factory=dict)  # language -> current | stale | not generated
+    migrations: list[StoreMigrations] = field(default_factory=list)
+    activity: list[DatabaseActivity] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- list / prune

@@ -18,7 +18,7 @@ from tasks.core.errors import ClikdError, UsageError
 from tasks.core.stack import workers
 from tasks.core.stack.engine import stream_error
 from tasks.core.stack.model import EventSink, PullEvent
-from tasks.core.stack.registry import Credentials, anonymous_refusal
+from tasks.core.stack.registry import STANDIN_HINT, Credentials, anonymous_refusal
 
 if TYPE_CHECKING:
     import docker
@@ -116,7 +116,7 @@ def _failure(image: str, error: str, creds: Credentials | None, registry: Regist
     hint = "check the image name and tag in clikd.toml, and that the registry is reachable"
     if any(w in lowered for w in AUTH_WORDS) and creds is not None:
         hint = f"the credential from {creds.source} was accepted at login but cannot read {image}"
-    return PullFailed(f"pulling {image} failed: {error}", hint=hint)
+    return PullFailed(f"pulling {image} failed: {error}", hint=f"{hint}; {STANDIN_HINT}")
 
 
 def ensure_images(

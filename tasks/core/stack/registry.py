@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.core.config.schema import Registry
-from tasks.core.errors import ClikdError
+from tasks.core.errors import ClikdError, Unavailable
 
 if TYPE_CHECKING:
     import docker
@@ -26,6 +26,20 @@ DEFAULT_USER = "token"  # GHCR accepts any user name with a personal access toke
 
 class RegistryLoginFailed(ClikdError):
     title = "registry login failed"
+
+
+class RegistryUnreachable(Unavailable):
+    title = "registry unreachable"
+
+
+# What the engine says when no registry answers at the address (as opposed to one that refuses).
+NO_ANSWER = (
+    "connection refused",
+    "no such host",
+    "i/o timeout",
+    "network is unreachable",
+    "no route to host",
+)
 
 
 @dataclass
@@ -114,11 +128,12 @@ def _answer(exc: Exception) -> str:
 def login(client: docker.DockerClient, settings: Registry, host: str) -> Credentials:
     """Credentials for pulling from ``host``; anonymous when no source has any.
 
-    Raises RegistryLoginFailed when some source had a credential and the registry refused all.
+    Raises RegistryLoginFailed when some source had a credential and the registry refused all, and
+    RegistryUnreachable when no registry answered at that address at all.
     """
     tried: list[str] = []
     secrets: list[str] = []
-    refused = False
+    refusals: list[str] = []  # what the registry (or the engine, for it) answered each credential
     user = settings.username or DEFAULT_USER
 
     candidates: list[tuple[str, dict[str, str] | None, str]] = []
@@ -141,8 +156,8 @@ def login(client: docker.DockerClient, settings: Registry, host: str) -> Credent
         try:
             client.api.login(username=cred["username"], password=cred["password"], registry=host, reauth=True)
         except Exception as exc:
-            refused = True
-            tried.append(f"{source}: refused, {_scrub(_answer(exc), secrets)}")
+            refusals.append(_scrub(_answer(exc), secrets))
+            tried.append(f"{source}: refused, {refusals[-1]}")
             continue
         tried.append(f"{source}: accepted")
         return Credentials(host, source, {"username": cred["username"], "password": cred["password"]}, tried)
@@ -164,26 +179,42 @@ def login(client: docker.DockerClient, settings: Registry, host: str) -> Credent
                 reauth=True,
             )
         except Exception as exc:
-            refused = True
-            tried.append(f"{source}: refused, {_scrub(_answer(exc), secrets)}")
+            refusals.append(_scrub(_answer(exc), secrets))
+            tried.append(f"{source}: refused, {refusals[-1]}")
         else:
             tried.append(f"{source}: accepted")
             return Credentials(host, source, stored, tried)
 
-    if refused:
-        raise RegistryLoginFailed(
-            f"the registry {host} refused every credential clikd found",
-            hint=_hint(settings, host),
-            details=[f"tried {t}" for t in tried],
-        )
+    if refusals:
+        raise _refusal(settings, host, tried, refusals)
     return Credentials(host, "", None, tried)
+
+
+def _refusal(settings: Registry, host: str, tried: list[str], refusals: list[str]) -> ClikdError:
+    """Unreachable when no answer came from a registry at all, else every credential was refused."""
+    if all(any(w in answer.lower() for w in NO_ANSWER) for answer in refusals):
+        return RegistryUnreachable(
+            f"the registry {host} does not answer",
+            hint=f"check the network (VPN, proxy) and [registry] host; {STANDIN_HINT}",
+            details=[f"the engine said: {refusals[0]}"],
+        )
+    return RegistryLoginFailed(
+        f"the registry {host} refused every credential clikd found",
+        hint=_hint(settings, host),
+        details=[f"tried {t}" for t in tried],
+    )
+
+
+STANDIN_HINT = (
+    "without access to the registry: inv env.standin builds local stand-in images, then inv env.start"
+)
 
 
 def _hint(settings: Registry, host: str) -> str:
     return (
         f"set {settings.token_env} to a token with read access to {host}"
         + (", or run gh auth login --scopes read:packages" if settings.use_gh_cli else "")
-        + f", or docker login {host}"
+        + f", or docker login {host}; {STANDIN_HINT}"
     )
 
 

@@ -19,11 +19,13 @@ from tasks.core.stack import workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.model import (
     LABEL_SERVICE,
+    DatabaseActivity,
     DatabaseStatus,
     EngineStatus,
     GitStatus,
     ServiceStatus,
     StatusSnapshot,
+    StoreMigrations,
 )
 from tasks.core.stack.probes import ProbeResult, run_probe
 from tasks.core.stack.spec import Component, resolve
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from tasks.core.branch import BranchIdentity
     from tasks.core.config.schema import Settings
     from tasks.core.session import Session
+    from tasks.core.stack.status_db import Rates
 
 CPU_SAMPLE_S = 0.25
 
@@ -223,11 +226,12 @@ def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
     return f"{keys} keys, {mem} used"
 
 
-def snapshot(session: Session, *, resources: bool = True) -> StatusSnapshot:
+def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = None) -> StatusSnapshot:
     began = time.monotonic()
     settings = session.config.settings
     ident = session.ident
     stack = resolve(settings, ident)
+    measured = _database_rates(session, rates)
     client: docker.DockerClient | None
     try:
         client = connect(timeout=10)
@@ -311,6 +315,7 @@ def snapshot(session: Session, *, resources: bool = True) -> StatusSnapshot:
             )
     if not engine.reachable:
         hints.insert(0, f"Docker is not reachable ({engine.host}): start the engine")
+    store_migrations, activity = _database_side(session, stack.components, databases, rates, measured)
     return StatusSnapshot(
         branch=ident.branch,
         project=stack.project,
@@ -323,7 +328,36 @@ def snapshot(session: Session, *, resources: bool = True) -> StatusSnapshot:
         clients=got["clients"],
         taken_at=now.isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
+        migrations=store_migrations,
+        activity=activity,
     )
+
+
+def _database_rates(session: Session, rates: Rates | None) -> list[DatabaseActivity] | None:
+    """--watch: queries per second since the previous frame, read before this frame's own queries."""
+    from tasks.core.stack import status_db
+
+    return status_db.frame_start(session.config.settings, session.ident, rates)
+
+
+def _database_side(
+    session: Session,
+    components: dict[str, Component],
+    databases: list[DatabaseStatus],
+    rates: Rates | None,
+    measured: list[DatabaseActivity] | None,
+) -> tuple[list[StoreMigrations], list[DatabaseActivity]]:
+    """Migrations per store, then queries per second per database, for the healthy databases."""
+    from tasks.core.stack import status_db
+
+    healthy = {d.kind: components[d.name] for d in databases if d.health == "healthy"}
+    scopes = {
+        kind: "database" if kind == "postgres" else ("server" if comp.managed else "shared server")
+        for kind, comp in healthy.items()
+    }
+    store_migrations = status_db.migrations(session, set(healthy))
+    activity = status_db.frame_end(session.config.settings, session.ident, scopes, rates, measured)
+    return store_migrations, activity
 
 
 def _state(comp: Component, inspect: dict[str, Any] | None) -> tuple[str, str]:

@@ -81,7 +81,8 @@ class LiveReporter:
             if event.error:
                 self.progress.console.print(Text(f"✗ pull {event.image}: {event.error}", style="red"))
             else:
-                self.progress.console.print(Text(f"  pulled {event.image}: {event.status}", style="dim"))
+                line = f"  pulled {event.image} ({pull_outcome(event)})"
+                self.progress.console.print(Text(line, style="dim", no_wrap=True, overflow="ellipsis"))
 
     def _component(self, event: ComponentEvent) -> None:
         if event.phase in self.quiet:
@@ -91,6 +92,18 @@ class LiveReporter:
         when = f" [{event.seconds:.1f}s]" if event.seconds is not None else ""
         detail = f" ({event.detail})" if event.detail else ""
         self.progress.console.print(Text(f"{mark} {event.name} {event.phase}{detail}{when}", style=style))
+
+
+def pull_outcome(event: PullEvent) -> str:
+    """A few words for a finished pull instead of the engine's last status line, which repeats the
+    image name ("Status: Image is up to date for …")."""
+    status = event.status.lower()
+    if "up to date" in status:
+        return "up to date"
+    if "downloaded newer" in status or event.current:
+        size = f", {human_bytes(event.total or event.current)}" if (event.total or event.current) else ""
+        return f"new image{size}"
+    return event.status.removeprefix("Status: ").split(" for ", 1)[0][:40]
 
 
 def human_age(seconds: float | None) -> str:
@@ -234,9 +247,39 @@ def _status(snap: StatusSnapshot) -> RenderableType:
             line.append(f"{lang} ", style="bold")
             line.append(f"{state}   ", style=style)
         parts.append(line)
+    parts.extend(_database_lines(snap))
     parts.extend(Text(f"hint: {name_program(h)}", style="yellow") for h in snap.hints)
     parts.append(Text(f"taken {snap.taken_at} in {snap.seconds * 1000:.0f} ms", style="dim"))
     return Group(*parts)
+
+
+MIGRATION_STYLE = {"up to date": "green", "drift": "bold red", "failed": "bold red", "unreachable": "red"}
+
+
+def _database_lines(snap: StatusSnapshot) -> list[RenderableType]:
+    """The migrations of each store and the queries per second of each database, a line each."""
+    lines: list[RenderableType] = []
+    if snap.migrations:
+        line = Text("migrations  ")
+        for m in snap.migrations:
+            style = MIGRATION_STYLE.get(m.state, "yellow")
+            line.append(f"{m.store} ", style="bold")
+            line.append(m.state, style=style)
+            line.append("   ")
+        lines.append(line)
+    if snap.activity:
+        line = Text("queries     ")
+        for a in snap.activity:
+            line.append(f"{a.database} ", style="bold")
+            if a.total is None:
+                line.append(f"— ({a.error or 'unknown'})", style="dim")
+            else:
+                line.append(f"{a.total:,}")
+                if a.per_second is not None:
+                    line.append(f" (+{a.per_second:g}/sec)", style="cyan" if a.per_second else "dim")
+            line.append("   ")
+        lines.append(line)
+    return lines
 
 
 @console.renders(EnvironmentList)
