@@ -18,6 +18,7 @@ from pathlib import Path
 
 _AT = [p.strip() for p in os.environ.get("CLIKD_TEST_PAUSE_AT", "").split(",") if p.strip()]
 _DIR = os.environ.get("CLIKD_TEST_PAUSE_DIR", "")
+GIVE_UP = 900  # seconds: a paused run whose test died goes on by itself instead of holding its lock
 
 
 def reached(phase: str) -> None:
@@ -29,5 +30,6 @@ def reached(phase: str) -> None:
     with (folder / f"{phase}.reached").open("a") as marker:
         marker.write(f"{os.getpid()}\n")
     go = folder / f"{phase}.go"
-    while not go.exists():
+    give_up = time.monotonic() + GIVE_UP
+    while not go.exists() and time.monotonic() < give_up:
         time.sleep(0.02)  # a test hook: waits for a file, not for time to pass

@@ -26,6 +26,20 @@ pytestmark = pytest.mark.testbed
 WAIT = 180  # seconds at most for a marker: only a broken run takes that long
 
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_paused_leftovers() -> Iterator[None]:
+    """A failed test must not leave a clikd paused at a marker (it would hold its branch's lock)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
 class Run:
     """A clikd process in its own process group, its stderr read as it comes."""
 
@@ -39,6 +53,7 @@ class Run:
             text=True,
             start_new_session=True,
         )
+        STARTED.append(self.proc)
         self.err: list[str] = []
         self.out = ""
         self.seen = threading.Condition()
