@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from invoke.context import Context
 
@@ -44,6 +44,15 @@ def _bars(enabled: bool = True) -> Iterator[Progress]:
         yield update
 
 
+def _locked(session: Session, task: str, no_wait: bool) -> AbstractContextManager[None]:
+    """The branch's lock for a task that changes its local stores; nothing against a remote target."""
+    if session.target.remote:
+        return nullcontext()
+    from tasks.core.locking import branch_lock
+
+    return branch_lock(session.ident, task, wait=not no_wait, on_wait=console.note)
+
+
 def _warnings(report: object) -> None:
     for store in getattr(report, "stores", []):
         for line in getattr(store, "warnings", []):
@@ -58,7 +67,13 @@ def _warnings(report: object) -> None:
     }
 )
 def migrate(  # noqa: PLR0917  (Invoke flags)
-    c: Context, branch: str = "", stores: str = "", env: str = "", confirm: str = "", json: bool = False
+    c: Context,
+    branch: str = "",
+    stores: str = "",
+    env: str = "",
+    confirm: str = "",
+    json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Apply pending migrations to the branch's Postgres (auth, main), Scylla and KeyDB.
 
@@ -77,7 +92,7 @@ def migrate(  # noqa: PLR0917  (Invoke flags)
 
     session = Session(branch=branch, env=env)
     chosen = core.pick(stores)
-    with target.opened(session, "db.migrate") as t:
+    with _locked(session, "db.migrate", no_wait), target.opened(session, "db.migrate") as t:
         if session.target.name == "production":
             from tasks.core.prompts import type_to_confirm
 
@@ -140,7 +155,9 @@ def new(c: Context, name: str, store: str = "main", json: bool = False) -> None:
 
 
 @clikd_task(help={"stores": STORES_HELP, "env": ENV_HELP})
-def seed(c: Context, branch: str = "", stores: str = "", env: str = "", json: bool = False) -> None:
+def seed(  # noqa: PLR0917  (Invoke flags)
+    c: Context, branch: str = "", stores: str = "", env: str = "", json: bool = False, no_wait: bool = False
+) -> None:
     """Load the development seed data (seeds/) into the branch's migrated stores; safe to rerun.
 
     Refuses any target other than local development.
@@ -155,7 +172,9 @@ def seed(c: Context, branch: str = "", stores: str = "", env: str = "", json: bo
     session = Session(branch=branch, env=env)
     session.require_local("db.seed")
     t = target.for_session(session)
-    console.emit(seeds.seed(t, core.pick(stores)), as_json=json)
+    with _locked(session, "db.seed", no_wait):
+        report = seeds.seed(t, core.pick(stores))
+    console.emit(report, as_json=json)
 
 
 @clikd_task(
@@ -175,6 +194,7 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     scylla_empty: str = "truncate",
     env: str = "",
     json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Give the branch a clean state, fast: migrations plus seeds in Postgres, Scylla and KeyDB.
 
@@ -205,15 +225,16 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     chosen = core.pick(stores)
     what = ", ".join(t.name_of(s) + ("*" if s == "keydb" else "") for s in chosen)
     prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
-    report = resetting.reset(
-        t,
-        chosen,
-        seeded=not no_seed,
-        scylla_empty=scylla_empty,
-        keep_standby=session.config.settings.development.reset_standby,
-        # The tables' code loads while the worker processes reset the stores (JSON needs none of it).
-        meanwhile=lambda: None if json else importlib.import_module("tasks.core.db.views"),
-    )
+    with _locked(session, "db.reset", no_wait):
+        report = resetting.reset(
+            t,
+            chosen,
+            seeded=not no_seed,
+            scylla_empty=scylla_empty,
+            keep_standby=session.config.settings.development.reset_standby,
+            # The tables' code loads while the worker processes reset the stores (JSON needs none of it).
+            meanwhile=lambda: None if json else importlib.import_module("tasks.core.db.views"),
+        )
     console.emit(report, as_json=json)
 
 
@@ -319,7 +340,13 @@ def dump(c: Context, branch: str = "", output: str = "", env: str = "", json: bo
     }
 )
 def restore(  # noqa: PLR0917  (Invoke flags)
-    c: Context, folder: str, branch: str = "", yes: bool = False, env: str = "", json: bool = False
+    c: Context,
+    folder: str,
+    branch: str = "",
+    yes: bool = False,
+    env: str = "",
+    json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Bring the branch's stores back to exactly what a db.dump folder holds (any branch's dump).
 
@@ -344,12 +371,20 @@ def restore(  # noqa: PLR0917  (Invoke flags)
         f"taken {manifest['created_at']}?",
         assume_yes=yes,
     )
-    console.emit(dumping.restore(t, path), as_json=json)
+    with _locked(session, "db.restore", no_wait):
+        report = dumping.restore(t, path)
+    console.emit(report, as_json=json)
 
 
 @clikd_task(help={"from_": "the branch whose data to copy (e.g. main)", "env": "refused unless local"})
 def branch(  # noqa: PLR0917  (Invoke flags)
-    c: Context, from_: str, branch: str = "", yes: bool = False, env: str = "", json: bool = False
+    c: Context,
+    from_: str,
+    branch: str = "",
+    yes: bool = False,
+    env: str = "",
+    json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Give this branch a copy of another branch's data: Postgres template clone, Scylla and KeyDB copies.
 
@@ -367,4 +402,6 @@ def branch(  # noqa: PLR0917  (Invoke flags)
     prompts.confirm(
         f"Replace all data of branch {this.branch!r} with a copy of {other.branch!r}?", assume_yes=yes
     )
-    console.emit(branching.branch_from(this, other), as_json=json)
+    with _locked(session, "db.branch", no_wait):
+        report = branching.branch_from(this, other)
+    console.emit(report, as_json=json)

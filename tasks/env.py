@@ -34,6 +34,7 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
     yes: bool = False,
     json: bool = False,
     dev: str = "",
+    no_wait: bool = False,
 ) -> None:
     """Bring the branch's stack up, healthy: databases, then services in dependency order.
 
@@ -50,8 +51,9 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
       inv env.start --dev api          (then env.dev api: source, live update)
     """
     if dev:
-        _start_dev(dev, branch, json)
+        _start_dev(dev, branch, json, no_wait=no_wait)
         return
+    from tasks.core.locking import branch_lock
     from tasks.core.prompts import confirm
     from tasks.core.stack import views  # registers the views
     from tasks.core.stack.converge import StartOptions
@@ -68,7 +70,10 @@ def start(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional param
             assume_yes=yes,
         )
 
-    with views.LiveReporter() as reporter:
+    with (
+        branch_lock(session.ident, "env.start", wait=not no_wait, on_wait=console.note),
+        views.LiveReporter() as reporter,
+    ):
         result = converge(
             session,
             StartOptions(only=only, exclude=exclude, no_pull=no_pull, timeout=timeout or None),
@@ -86,7 +91,7 @@ def _note_left_dev(result: object) -> None:
             console.note(f"{action.name} left dev mode: it runs its image again")
 
 
-def _start_dev(services: str, branch: str, as_json: bool) -> None:
+def _start_dev(services: str, branch: str, as_json: bool, *, no_wait: bool) -> None:
     from tasks.core.errors import UsageError
 
     session = Session(branch=branch)
@@ -95,18 +100,27 @@ def _start_dev(services: str, branch: str, as_json: bool) -> None:
             "env.start --dev is off for this checkout ([development] hot_reload = false)",
             hint="set hot_reload = true in clikd.local.toml, or run inv env.dev NAMES by hand",
         )
-    _dev_session(session, services, once=False, poll=False, as_json=as_json)
+    _dev_session(session, services, once=False, poll=False, as_json=as_json, no_wait=no_wait)
 
 
-def _dev_session(session: Session, services: str, *, once: bool, poll: bool, as_json: bool) -> None:
+def _dev_session(
+    session: Session, services: str, *, once: bool, poll: bool, as_json: bool, no_wait: bool
+) -> None:
     from tasks.core.dev import views as dev_views
     from tasks.core.dev.run import parse_names, prepare
+    from tasks.core.locking import branch_lock
     from tasks.core.stack import views
 
     session.local_only("env.dev")
     names = parse_names(services)
     printer = dev_views.CyclePrinter(as_json=as_json)
-    with views.LiveReporter(quiet_phases=("pending", "waiting", "kept")) as reporter:
+    # The branch lock covers bringing the stack up and swapping in the dev containers; the watch
+    # that follows only touches the dev services' own containers, and holding the lock for hours
+    # would keep db.reset and env.stop of the branch waiting.
+    with (
+        branch_lock(session.ident, "env.dev", wait=not no_wait, on_wait=console.note),
+        views.LiveReporter(quiet_phases=("pending", "waiting", "kept")) as reporter,
+    ):
         dev = prepare(session, names, on_cycle=printer, on_event=reporter)
     if once:
         if not as_json:
@@ -133,6 +147,7 @@ def dev(  # noqa: PLR0917  (Invoke flags)
     poll: bool = False,
     branch: str = "",
     json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Run services from their source in the branch's stack, with live update until Ctrl+C.
 
@@ -146,7 +161,7 @@ def dev(  # noqa: PLR0917  (Invoke flags)
       inv env.dev api,studio --poll
       clikd env.dev api --once --json
     """
-    _dev_session(Session(branch=branch), services, once=once, poll=poll, as_json=json)
+    _dev_session(Session(branch=branch), services, once=once, poll=poll, as_json=json, no_wait=no_wait)
 
 
 @clikd_task(
@@ -162,6 +177,7 @@ def stop(  # noqa: PLR0917  (Invoke flags)
     branch: str = "",
     yes: bool = False,
     json: bool = False,
+    no_wait: bool = False,
 ) -> None:
     """Stop the branch's stack and remove its containers and network; data stays unless --purge.
 
@@ -172,6 +188,7 @@ def stop(  # noqa: PLR0917  (Invoke flags)
       inv env.stop --purge --yes
       clikd env.stop --branch feat/old --force --json
     """
+    from tasks.core.locking import branch_lock
     from tasks.core.prompts import confirm
     from tasks.core.stack import views
     from tasks.core.stack.teardown import stop as teardown
@@ -186,7 +203,10 @@ def stop(  # noqa: PLR0917  (Invoke flags)
                 assume_yes=yes,
             )
 
-    with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
+    with (
+        branch_lock(session.ident, "env.stop", wait=not no_wait, on_wait=console.note),
+        views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter,
+    ):
         result = teardown(session, force=force, purge=purge, on_event=reporter, confirm_purge=confirm_purge)
     console.emit(result, as_json=json)
 
@@ -360,7 +380,7 @@ def list_(c: Context, json: bool = False) -> None:
 
 
 @clikd_task()
-def prune(c: Context, yes: bool = False, json: bool = False) -> None:
+def prune(c: Context, yes: bool = False, json: bool = False, no_wait: bool = False) -> None:
     """Remove the environments (containers, volumes, data) of git branches that no longer exist.
 
     Lists them first and asks for confirmation (--yes without a terminal).
@@ -384,7 +404,7 @@ def prune(c: Context, yes: bool = False, json: bool = False) -> None:
         )
 
     with views.LiveReporter(quiet_phases=("pending", "waiting", "kept", "starting")) as reporter:
-        result = prune_envs(Session(), confirm=ask, on_event=reporter)
+        result = prune_envs(Session(), confirm=ask, on_event=reporter, wait=not no_wait, on_wait=console.note)
     console.emit(result, as_json=json)
 
 

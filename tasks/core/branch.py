@@ -80,6 +80,17 @@ class BranchIdentity:
     def volume(self, service: str, name: str = "data") -> str:
         return f"{self.project}-{self.slug}-{service}-{name}"
 
+    # This machine's bookkeeping (tasks/core/locking.py): one file name per project and branch
+    @property
+    def lock_file(self) -> str:
+        """The per-branch lock every task that changes the branch's local state holds."""
+        return f"{self.project}-{self.slug}.lock"
+
+    @property
+    def pending_file(self) -> str:
+        """Says an env.start owes its migrate/seed: the next start finishes what an interrupted one began."""
+        return f"{self.project}-{self.slug}.pending.json"
+
     # Stores
     def postgres_db(self, role: str) -> str:
         return f"{self.project}_{role}_{self.ident}"

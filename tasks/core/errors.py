@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     UNHEALTHY = 6  # something started but did not become healthy
     CHECK_FAILED = 7  # a check found a difference (generated clients, migration drift)
     CONFLICT = 8  # a resource is held by someone else (host port, deploy lock)
+    BUSY = 9  # another clikd task is changing this branch right now, and --no-wait was given
     INTERRUPTED = 130  # Ctrl+C
 
 
@@ -92,6 +93,13 @@ class CheckFailed(ClikdError):
 class Conflict(ClikdError):
     exit_code = ExitCode.CONFLICT
     title = "conflict"
+
+
+class Busy(ClikdError):
+    """Another clikd process holds the branch's lock (tasks/core/locking.py)."""
+
+    exit_code = ExitCode.BUSY
+    title = "busy"
 
 
 class Interrupted(ClikdError):

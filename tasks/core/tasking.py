@@ -31,6 +31,7 @@ COMMON_HELP = {
     "stores": "only these stores, comma-separated: auth,main,scylla,keydb",
     "confirm": "type the environment name here to confirm without a terminal: --confirm=production",
     "force": "go on even where clikd would stop (see the task's help for what that means)",
+    "no_wait": "when another clikd task is changing this branch, exit 9 at once instead of waiting for it",
 }
 
 # One meaning per short flag across every task. A flag not named here has only its long form:

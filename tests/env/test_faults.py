@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -85,53 +85,46 @@ def test_a_wrong_registry_password_names_every_source_and_hides_the_secret(
 
 
 class Interruptible:
-    """env.start in the background; SIGINT once a line matching ``marker`` appeared, after ``delay``."""
+    """env.start in its own process group, paused at ``phase`` by the checkpoint hook until interrupted."""
 
-    def __init__(self, branch: str, env: dict[str, str]) -> None:
+    def __init__(self, branch: str, env: dict[str, str], phase: str, pauses: Path) -> None:
+        self.phase = phase
+        self.marker = pauses / f"{phase}.reached"
+        pauses.mkdir(parents=True, exist_ok=True)
+        self.log = pauses / "stderr.log"
         self.proc = subprocess.Popen(
             [str(CLIKD), "env.start", "--branch", branch],
             cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            env={**env, "CLIKD_TEST_PAUSE_AT": phase, "CLIKD_TEST_PAUSE_DIR": str(pauses)},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+            start_new_session=True,
         )
-        self.lines: list[str] = []
-        self.seen = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self.seen:
-                self.lines.append(line)
-                self.seen.notify_all()
-
-    def interrupt_after(self, marker: str, delay: float) -> tuple[int, float]:
-        with self.seen:
-            assert self.seen.wait_for(lambda: any(marker in ln for ln in self.lines), timeout=120), self.lines
-        time.sleep(delay)
+    def interrupt(self) -> tuple[int, float, str]:
+        deadline = time.monotonic() + 180
+        while not self.marker.exists() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # waits for the marker file: where the interrupt lands is set by the hook
+        assert self.marker.exists(), f"{self.phase} not reached ({self.proc.poll()}): {self.log.read_text()}"
         sent = time.monotonic()
-        self.proc.send_signal(signal.SIGINT)
+        os.killpg(self.proc.pid, signal.SIGINT)  # what a terminal's Ctrl+C does
         code = self.proc.wait(timeout=30)
-        return code, time.monotonic() - sent
+        took = time.monotonic() - sent
+        return code, took, self.log.read_text()
 
 
 @pytest.mark.parametrize(
-    ("marker", "delay"),
-    [("acting on branch", 0.3), ("creating", 0.0), ("postgres healthy", 0.2)],
+    "phase",
+    ["pulling", "create:postgres", "create:auth"],
     ids=["during-pull", "while-creating", "between-waves"],
 )
-def test_ctrl_c_stops_promptly_and_a_rerun_converges(branches: Branches, marker: str, delay: float) -> None:
+def test_ctrl_c_stops_promptly_and_a_rerun_converges(branches: Branches, tmp_path: Path, phase: str) -> None:
     branch = branches.new()
     env = base_env()
-    run = Interruptible(branch, env)
-    code, took = run.interrupt_after(marker, delay)
-    if code == 0:
-        pytest.fail(f"start finished before the interrupt at {marker!r}: {''.join(run.lines)}")
-    assert code == 130, "".join(run.lines)
+    code, took, text = Interruptible(branch, env, phase, tmp_path / "pauses").interrupt()
+    assert code == 130, text
     assert took < 5, f"Ctrl+C took {took:.1f}s to stop env.start"
-    assert "interrupted" in "".join(run.lines)
+    assert "interrupted" in text
     again = clikd("env.start", "--branch", branch, "--json", env=env)
     assert again.code == 0, again.text
     assert all(c["healthy"] for c in again.data["components"])

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks.core.checkpoint import reached
 from tasks.core.db import keydb, postgres, scylla, seeds, standby, workers
 from tasks.core.db.files import POSTGRES_ROLES, STORES, Migration, Source, fingerprint
 from tasks.core.db.models import no_progress
@@ -325,6 +326,7 @@ def reset(
 
     def job(store: str) -> Callable[[], StoreReset]:
         def run() -> StoreReset:
+            reached(f"reset:{store}")
             if store in POSTGRES_ROLES:
                 result = reset_postgres(
                     t,

@@ -9,20 +9,27 @@ container that exits fails the run at once, and the first failure stops the wait
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tasks.core.checkpoint import reached
 from tasks.core.errors import ClikdError, Conflict, Unhealthy
 from tasks.core.stack import workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.holders import find_holders, published_by_containers
 from tasks.core.stack.model import (
+    LABEL_BRANCH,
     LABEL_DEV,
     LABEL_HASH,
+    LABEL_PROJECT,
     LABEL_SERVICE,
     LABEL_VOLUME,
     Action,
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
 
 LOG_LINES = 30
 STOP_TIMEOUT = 10
+BROKEN = ("dead", "removing")  # states a container cannot be started from: it is recreated
 
 
 @dataclass
@@ -86,7 +94,12 @@ def read_actual(client: docker.DockerClient, stack: Stack) -> dict[str, Actual]:
 def check_ports(
     client: docker.DockerClient, stack: Stack, actions: list[Action], actual: dict[str, Actual]
 ) -> None:
-    """Refuse to start when a host port we need is held by anything but our own container."""
+    """Refuse to start when a host port we need is held by anything but the branch's own containers.
+
+    The branch's containers count as its own in every state: a running one publishes the port, and
+    one that a killed run left half-started (created, exited, dead, restarting) may have its
+    docker-proxy listening already; both are converged by this run, not reported.
+    """
     needed: dict[int, str] = {}
     for action in actions:
         if action.kind in ("create", "recreate", "start"):
@@ -98,9 +111,8 @@ def check_ports(
     ours = {a.container for a in actual.values()}
     published = {p: n for p, n in published_by_containers(running).items() if n not in ours}
     holders = find_holders(needed, published)
-    # A port held by our own container (being recreated) is freed before the new one starts.
-    conflicts = [h for p, h in sorted(holders.items()) if h.container not in ours or h.kind != "container"]
-    conflicts = [h for h in conflicts if not (h.kind == "process" and _is_our_proxy(h, actual, needed))]
+    own = own_bindings(client, sorted(ours)) if holders else {}
+    conflicts = [h for _p, h in sorted(holders.items()) if not _is_own(h, own)]
     if conflicts:
         lines = [f"{h.describe()} (needed by {needed[h.port]})" for h in conflicts]
         raise Conflict(
@@ -112,45 +124,90 @@ def check_ports(
         )
 
 
-def _is_our_proxy(holder: Any, actual: dict[str, Actual], needed: dict[int, str]) -> bool:
-    """docker-proxy of our own container that is being recreated holds the port: not a conflict."""
-    name = needed.get(holder.port, "")
-    return "docker-proxy" in holder.holder and name in actual and actual[name].state == "running"
+def own_bindings(client: docker.DockerClient, containers: list[str]) -> dict[int, str]:
+    """host port -> container, from the port bindings these containers were created with (any state)."""
+    from docker.errors import NotFound
+
+    bound: dict[int, str] = {}
+    for name in containers:
+        try:
+            info = client.api.inspect_container(name)
+        except NotFound:
+            continue
+        for binds in ((info.get("HostConfig") or {}).get("PortBindings") or {}).values():
+            for bind in binds or []:
+                if str(bind.get("HostPort") or "").isdigit():
+                    bound[int(bind["HostPort"])] = name
+    return bound
 
 
-def _ensure_network(client: docker.DockerClient, stack: Stack) -> bool:
-    existing = [n for n in client.api.networks(names=[stack.network]) if n.get("Name") == stack.network]
-    if existing:
+def _is_own(holder: Any, own: dict[int, str]) -> bool:
+    """A port the engine holds (docker-proxy) for one of the branch's own containers."""
+    if holder.port not in own:
         return False
+    if holder.kind == "container":
+        return bool(holder.container == own[holder.port])
+    return holder.kind == "unknown" or "docker-proxy" in holder.holder
+
+
+def _ensure_network(client: docker.DockerClient, stack: Stack) -> tuple[bool, str]:
+    """Create the branch's network when missing: (whether this run made the one that stays, its id).
+
+    The engine does not refuse a second network of the same name (two runs racing, without the
+    lock, both create one), and a name matching two networks cannot be used. So after creating,
+    every run keeps the oldest of the name and removes the others it sees: all agree on one.
+    """
     from docker.errors import APIError
 
-    try:
-        client.api.create_network(
-            stack.network, driver="bridge", labels=stack.network_labels, check_duplicate=True
-        )
-    except APIError as exc:
-        if exc.status_code != 409:
-            raise
-        return False
-    return True
+    mine = ""
+    if not _networks(client, stack):
+        try:
+            created = client.api.create_network(stack.network, driver="bridge", labels=stack.network_labels)
+            mine = str(created.get("Id", ""))
+        except APIError as exc:
+            if exc.status_code != 409:  # an engine that refuses a duplicate name: the other run made it
+                raise
+    found = _networks(client, stack)
+    keep = min(found, key=lambda n: (str(n.get("Created", "")), str(n.get("Id", ""))))
+
+    for net in found:
+        if net is not keep:
+            with contextlib.suppress(APIError):  # already gone, or in use by the racing run: it keeps it
+                client.api.remove_network(net["Id"])
+    return bool(mine) and str(keep.get("Id")) == mine, str(keep["Id"])
+
+
+def _networks(client: docker.DockerClient, stack: Stack) -> list[dict[str, Any]]:
+    return [n for n in client.api.networks(names=[stack.network]) if n.get("Name") == stack.network]
 
 
 def _ensure_volumes(client: docker.DockerClient, comp: Component) -> None:
+    if comp.volumes:
+        reached(f"volumes:{comp.name}")
     for name in comp.volumes:
         client.api.create_volume(name=name, labels={**comp.labels, LABEL_VOLUME: name})
 
 
-def _create(client: docker.DockerClient, stack: Stack, comp: Component, image_id: str) -> str:
+def _create(
+    client: docker.DockerClient,
+    stack: Stack,
+    comp: Component,
+    image_id: str,
+    *,
+    network: str = "",
+    again: bool = True,
+) -> str:
     from docker.errors import APIError
 
     _ensure_volumes(client, comp)
+    reached(f"create:{comp.name}")
     host_config = client.api.create_host_config(
         port_bindings={f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in comp.ports.values()},
         binds={vol: {"bind": path, "mode": "rw"} for vol, path in comp.volumes.items()},
         extra_hosts=HOST_GATEWAY,
     )
     networking = client.api.create_networking_config(
-        {stack.network: client.api.create_endpoint_config(aliases=[comp.name])}
+        {network or stack.network: client.api.create_endpoint_config(aliases=[comp.name])}
     )
     try:
         created = client.api.create_container(
@@ -165,13 +222,58 @@ def _create(client: docker.DockerClient, stack: Stack, comp: Component, image_id
             detach=True,
         )
     except APIError as exc:
-        if exc.status_code == 409:
-            raise Conflict(
-                f"a container named {comp.container} already exists and is not part of this stack",
-                hint=f"remove it (docker rm -f {comp.container}) or rename it, then retry",
-            ) from None
-        raise
+        if exc.status_code != 409:
+            raise
+        return _adopt(client, stack, comp, image_id, network=network, again=again)
     return str(created["Id"])
+
+
+def _adopt(
+    client: docker.DockerClient, stack: Stack, comp: Component, image_id: str, *, network: str, again: bool
+) -> str:
+    """The name is taken: converge the branch's own container; refuse anything else, naming its owner."""
+    from docker.errors import NotFound
+
+    info: dict[str, Any] | None = None
+    for _ in range(50):  # the engine reserves a name before the container can be inspected
+        try:
+            info = client.api.inspect_container(comp.container)
+            break
+        except NotFound:
+            time.sleep(0.1)
+    if info is None:
+        if again:
+            return _create(client, stack, comp, image_id, network=network, again=False)
+        raise Conflict(f"the container name {comp.container} is taken and released again: retry")
+    if _ours(info, stack, comp):
+        labels = info.get("Config", {}).get("Labels") or {}
+        state = (info.get("State") or {}).get("Status", "")
+        if labels.get(LABEL_HASH) == comp.config_hash(image_id) and state not in BROKEN:
+            return str(info["Id"])  # ours and up to date (a run that died made it): start it
+        if again:
+            _remove(client, comp.container, graceful=False)
+            return _create(client, stack, comp, image_id, network=network, again=False)
+    labels = info.get("Config", {}).get("Labels") or {}
+    if labels.get(LABEL_PROJECT):
+        owner = f"branch {labels.get(LABEL_BRANCH, '?')!r} of clikd project {labels[LABEL_PROJECT]!r}"
+        raise Conflict(
+            f"a container named {comp.container} already exists and belongs to {owner}",
+            hint=f"stop that environment (inv env.stop --branch {labels.get(LABEL_BRANCH, 'NAME')}) "
+            "from its checkout, then retry",
+        )
+    raise Conflict(
+        f"a container named {comp.container} already exists and is not part of any clikd environment",
+        hint=f"remove it (docker rm -f {comp.container}) or rename it, then retry",
+    )
+
+
+def _ours(info: dict[str, Any], stack: Stack, comp: Component) -> bool:
+    labels = info.get("Config", {}).get("Labels") or {}
+    return (
+        labels.get(LABEL_PROJECT) == stack.project
+        and labels.get(LABEL_BRANCH) == stack.branch
+        and labels.get(LABEL_SERVICE) == comp.name
+    )
 
 
 def _remove(client: docker.DockerClient, container: str, *, graceful: bool = True) -> None:
@@ -223,6 +325,7 @@ class Runner:
         self.failed: set[str] = set()
         self.provisioned: list[str] = []
         self.lock = threading.Lock()
+        self.network_id = ""  # the branch network's id (its name may briefly match two: see _ensure_network)
 
     def run(self) -> list[ComponentResult]:
         jobs = [workers.start(name, partial(self._component, name)) for name in self.selection.names]
@@ -280,12 +383,14 @@ class Runner:
         if action.kind in ("create", "recreate"):
             if action.kind == "create":
                 self.on_event(ComponentEvent(comp.name, "creating", ""))
-            _create(self.client, self.stack, comp, image_id)
+            _create(self.client, self.stack, comp, image_id, network=self.network_id)
         if action.kind in ("create", "recreate", "start"):
+            reached(f"start:{comp.name}")
             self.on_event(ComponentEvent(comp.name, "starting", ""))
             self.client.api.start(comp.container)
 
     def _wait_healthy(self, comp: Component, action: Action) -> ComponentResult:
+        reached(f"probe:{comp.name}")
         began = time.monotonic()
         limit = min(began + comp.probe.timeout, self.deadline)
         self.on_event(ComponentEvent(comp.name, "waiting", comp.url))
@@ -357,6 +462,7 @@ class Runner:
             self.on_event(ComponentEvent(comp.name, "provisioning", "created " + ", ".join(made)))
             with self.lock:
                 self.provisioned.extend(made)
+                owe(self.session, seed=True)  # a run that dies before seeding leaves the seed owed
 
 
 def _unhealthy(failures: list[ComponentFailed]) -> ClikdError:
@@ -403,6 +509,7 @@ def start(
         if stack.components[n].managed
     }
     creds_for = _Logins(client, settings, on_event)
+    reached("pull")
     image_ids, pulled = ensure_images(
         client,
         wanted,
@@ -415,25 +522,33 @@ def start(
     named = frozenset(n.strip() for n in options.only.split(",") if n.strip())
     actions = plan(stack, selection.names, actual, image_ids, leave_dev=named)
     by_name = {a.name: a for a in actions}
+    owed = owed_work(session)
     if not is_noop(actions):
         check_ports(client, stack, actions, actual)
+    if not is_noop(actions) or owed is not None:
+        owe(session, seed=bool(owed and owed.get("seed")))
     notes: list[str] = []
-    if _ensure_network(client, stack):
+    reached("network")
+    made, network_id = _ensure_network(client, stack)
+    if made:
         on_event(StepEvent("network", f"created network {stack.network}", done=True))
     for action in actions:
         if action.kind == "remove":
             _remove(client, actual[action.name].container)
             notes.append(f"removed {actual[action.name].container}: {action.reason}")
     runner = Runner(session, client, stack, selection, by_name, image_ids, deadline, began, on_event)
+    runner.network_id = network_id
     components = runner.run()
     if selection.excluded:
         notes.append(f"excluded: {', '.join(selection.excluded)}")
-    changed = not is_noop(actions) or bool(runner.provisioned)
+    changed = not is_noop(actions) or bool(runner.provisioned) or owed is not None
     progress = [f"created {p}" for p in runner.provisioned]
     if changed:
-        progress.extend(
-            _migrate_and_seed(session, stack, selection, fresh=bool(runner.provisioned), on_event=on_event)
-        )
+        fresh = bool(runner.provisioned) or bool(owed and owed.get("seed"))
+        if owed is not None:
+            progress.append("finished the migrate/seed an interrupted env.start owed")
+        progress.extend(_migrate_and_seed(session, stack, selection, fresh=fresh, on_event=on_event))
+    paid(session)
     return StartResult(
         branch=stack.branch,
         project=stack.project,
@@ -473,17 +588,49 @@ def _migrate_and_seed(
     if not stores:
         return []
     t = db_target.for_session(session)
+    reached("migrate")
     on_event(StepEvent("migrate", f"migrating {', '.join(stores)}"))
     report = db_migrate.migrate(t, stores)
     applied = sum(len(s.applied) for s in report.stores)
     notes = [f"migrations: {applied} applied to {', '.join(stores)}" if applied else "migrations: up to date"]
     on_event(StepEvent("migrate", notes[0], done=True))
     if dev.auto_seed and fresh:
+        reached("seed")
         on_event(StepEvent("seed", f"seeding {', '.join(stores)}"))
         db_seeds.seed(t, stores)
         notes.append(f"seeded {', '.join(stores)}")
         on_event(StepEvent("seed", notes[-1], done=True))
     return notes
+
+
+def _owed_path(session: Session) -> Path:
+    from tasks.core.locking import state_dir
+
+    return state_dir() / "owed" / session.ident.pending_file
+
+
+def owed_work(session: Session) -> dict[str, Any] | None:
+    """What an earlier env.start of the branch began and did not finish (migrate, seed), if anything."""
+    try:
+        data = json.loads(_owed_path(session).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else {}
+
+
+def owe(session: Session, *, seed: bool) -> None:
+    """Record, before acting, that this start owes migrations (and seeds): a rerun pays them if it dies."""
+    path = _owed_path(session)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not seed and (owed_work(session) or {}).get("seed"):
+        seed = True
+    temp = path.with_suffix(f".{os.getpid()}.tmp")
+    temp.write_text(json.dumps({"branch": session.ident.branch, "seed": seed}))
+    temp.replace(path)
+
+
+def paid(session: Session) -> None:
+    _owed_path(session).unlink(missing_ok=True)
 
 
 def _kind_of_store(store: str) -> str:

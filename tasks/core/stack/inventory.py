@@ -109,8 +109,14 @@ def prune(
     *,
     confirm: Callable[[list[Environment]], None],
     on_event: EventSink = ignore_events,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PruneResult:
-    """Remove (with their data) the environments whose git branch no longer exists."""
+    """Remove (with their data) the environments whose git branch no longer exists.
+
+    Each branch is removed under its lock (tasks/core/locking.py): ``wait`` and ``on_wait`` as there.
+    """
+    from tasks.core.locking import branch_lock
     from tasks.core.session import Session as NewSession
     from tasks.core.stack.teardown import stop
 
@@ -121,8 +127,9 @@ def prune(
     if not gone:
         return PruneResult([], [], kept)
     confirm(gone)
-    removed = [
-        stop(NewSession(branch=e.branch, cwd=session.cwd), force=True, purge=True, on_event=on_event)
-        for e in gone
-    ]
+    removed = []
+    for e in gone:
+        other = NewSession(branch=e.branch, cwd=session.cwd)
+        with branch_lock(other.ident, "env.prune", wait=wait, on_wait=on_wait):
+            removed.append(stop(other, force=True, purge=True, on_event=on_event))
     return PruneResult(gone, removed, kept)

@@ -21,7 +21,7 @@ class Actual:
     dev: bool = False  # running from source under env.dev (the dev.clikd.dev label)
 
 
-def plan(  # noqa: PLR0912  (one branch per kind of action)
+def plan(  # noqa: PLR0912  (one branch per state a container can be in, and per kind of action)
     stack: Stack,
     selected: list[str],
     actual: dict[str, Actual],
@@ -58,6 +58,10 @@ def plan(  # noqa: PLR0912  (one branch per kind of action)
             else:
                 why = "configuration changed"
             actions[name] = Action(name, "recreate", why)
+            changed.add(name)
+        elif have.state in ("dead", "removing", "paused", "restarting"):
+            # a state `docker start` cannot (or should not) take it out of: a fresh container
+            actions[name] = Action(name, "recreate", f"container is {have.state}")
             changed.add(name)
         elif have.state != "running":
             actions[name] = Action(name, "start", f"container is {have.state}")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tasks.core.checkpoint import reached
 from tasks.core.config.schema import Registry
 from tasks.core.errors import ClikdError, UsageError
 from tasks.core.stack import workers
@@ -78,6 +79,7 @@ def pull_one(
     try:
         stream = client.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=auth)
         for event in stream:
+            reached("pulling")  # a test hook (tasks/core/checkpoint.py); nothing when unset
             error = stream_error(event) or error
             status = str(event.get("status") or status)
             layer = event.get("id")
