@@ -293,6 +293,7 @@ def bench_compose(work: Path, changes: int) -> dict[str, Any]:
         - {{ action: rebuild, path: ./web/requirements.txt }}
         - {{ action: sync+restart, path: ./web/conf, target: /app/conf }}
         - {{ action: sync, path: ./web/www, target: /app/www }}
+        - {{ action: sync, path: ./web/src, target: /app/src }}
 """
     )
     base = ["docker", "compose", "-p", project, "-f", str(work / "compose.yaml")]
@@ -359,11 +360,13 @@ def main() -> int:
     if version.returncode:
         raise SystemExit("docker compose v2 is missing: see bench/env/bench_env.py for how to build it")
     work = Path(tempfile.mkdtemp(prefix="clikd-bench-dev-"))
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
         ours = bench_clikd(work / "clikd", args.changes)
         theirs = bench_compose(work / "compose", args.changes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         f"`python -m bench.env.bench_dev --changes {args.changes}`: one reference service (non-root USER,",
         "built here from the test bed's base image) that serves its www/ folder and reads conf/app.conf",
@@ -371,6 +374,8 @@ def main() -> int:
         "Each change writes a unique token; the harness polls HTTP until it is served (change → served).",
         f"Source tree: {SOURCE_DIRS} source folders plus a target/ of {HEAVY_DIRS} folders. "
         f"Compose: {version.stdout.strip()}, `watch --no-up` on the same files.",
+        f"Load average (1/5/15 min) before: {load_before}, after: {load_after} (the machine is shared with",
+        "other work: absolute figures are noisy).",
         "",
         "| metric (p50 / p95) | clikd env.dev | docker compose watch |",
         "|---|---|---|",
