@@ -330,6 +330,98 @@ def bench_compose(work: Path, changes: int) -> dict[str, Any]:
         subprocess.run([*base, "down", "-v", "--rmi", "local"], capture_output=True, check=False)
 
 
+def idle_five(work: Path) -> tuple[float, float]:
+    """Idle CPU (% of a core, 20 s) of each tool's watcher over 5 services, nothing changing."""
+    names = [f"web{i}" for i in range(1, 6)]
+    services, compose_services = [], []
+    for n, name in enumerate(names):
+        make_source(work / "mono" / name)
+        services.append(
+            f"""[services.{name}]
+image = "{IMAGE}"
+pull = "never"
+ports = {{ http = {PORT + 1 + n} }}
+environment = {{ PORT = "{PORT + 1 + n}" }}
+health = {{ kind = "http", path = "/health", timeout = 60 }}
+[services.{name}.dev]
+watch = ["."]
+rules = [{{ paths = ["www/**", "src/**"], action = "sync" }}]
+"""
+        )
+        compose_services.append(
+            f"""  {name}:
+    build: ./mono/{name}
+    image: clikd-benchdev/compose-web:1
+    environment: {{ PORT: "{PORT}" }}
+    develop:
+      watch:
+        - {{ action: sync, path: ./mono/{name}/www, target: /app/www }}
+        - {{ action: sync, path: ./mono/{name}/src, target: /app/src }}
+"""
+        )
+    config = work / "clikd.toml"
+    config.write_text(
+        f"""[project]
+monorepo_root = "{work / "mono"}"
+[registry]
+host = "127.0.0.1:5000"
+use_gh_cli = false
+[development]
+auto_migrate = false
+"""
+        + "".join(services)
+    )
+    branch = f"bench/idle-{uuid.uuid4().hex[:6]}"
+    environ = {k: v for k, v in user_environ().items() if not k.startswith("CLIKD_")}
+    environ.update(CLIKD_CONFIG=str(config), CLIKD_NO_PROMPT="1", CLIKD_DEV_HOOKS=str(work / "hooks"))
+    (work / "hooks").mkdir()
+    subprocess.run(
+        ["docker", "build", "-q", "-t", IMAGE, str(work / "mono" / "web1")], check=True, capture_output=True
+    )
+    up = subprocess.run(
+        [str(CLIKD), "env.start", "--branch", branch],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if up.returncode:
+        raise SystemExit(up.stderr)
+    proc = subprocess.Popen(
+        [str(CLIKD), "env.dev", ",".join(names), "--json", "--branch", branch],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for((work / "hooks" / "watching").exists, "clikd watching marker")
+        ours = idle_cpu(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        environ.pop("CLIKD_DEV_HOOKS")
+        subprocess.run(
+            [str(CLIKD), "env.stop", "--purge", "--yes", "--force", "--branch", branch],
+            env=environ,
+            capture_output=True,
+            check=False,
+        )
+    (work / "compose.yaml").write_text("services:\n" + "".join(compose_services))
+    project = f"benchidle{uuid.uuid4().hex[:6]}"
+    base = ["docker", "compose", "-p", project, "-f", str(work / "compose.yaml")]
+    subprocess.run([*base, "up", "-d", "--build", "--wait"], check=True, capture_output=True)
+    log = (work / "watch.log").open("w")
+    watcher = subprocess.Popen([*base, "watch", "--no-up"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "Watch enabled" in (work / "watch.log").read_text(), "compose 'Watch enabled'")
+        theirs = idle_cpu(watcher.pid)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=60)
+        subprocess.run([*base, "down", "-v", "--rmi", "local"], capture_output=True, check=False)
+    return ours, theirs
+
+
 def compose_container(project: str) -> str | None:
     """Id of the project's running web container (compose recreates it on a rebuild)."""
     import docker
@@ -355,7 +447,18 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--changes", type=int, default=30)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--idle5", action="store_true", help="only the idle CPU of both watchers over 5 services"
+    )
     args = parser.parse_args()
+    if args.idle5:
+        work = Path(tempfile.mkdtemp(prefix="clikd-bench-idle-"))
+        try:
+            idle_ours, idle_theirs = idle_five(work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"| idle CPU of the watcher, 20 s, 5 services | {idle_ours:.2f} % | {idle_theirs:.2f} % |")
+        return 0
     version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
     if version.returncode:
         raise SystemExit("docker compose v2 is missing: see bench/env/bench_env.py for how to build it")
