@@ -470,7 +470,11 @@ def debian_mirror() -> str:
             words = line.split()
             if len(words) >= 3 and words[0] == "deb" and words[2] == "bookworm":
                 return words[1]
-    return "http://deb.debian.org/debian"
+    # No host is assumed: the mirror is whatever this machine's apt is configured with.
+    raise StandinFailed(
+        "no Debian bookworm mirror is configured for apt on this machine",
+        "add a bookworm source under /etc/apt/sources.list.d/ (debootstrap builds the base from it)",
+    )
 
 
 def _unmount_under(folder: Path) -> None:
