@@ -77,6 +77,56 @@ def test_colliding_names_generate_a_python_client_that_imports_and_passes_mypy(t
     assert typed.returncode == 0, typed.stdout + typed.stderr
 
 
+WIRE_PROBE = """
+import json, sys
+from clikd_api.models import Holder, Thing
+thing = {"from_dict": "f", "to_dict": "t", "d": 4, "item": 1, "Item": "I",
+         "additional_properties": "a", "extra": 7}
+back = Thing.from_dict(thing)
+got = (back.from_dict_field, back.to_dict_field, back.d_field, back.item, back.item_2)
+assert got == ("f", "t", 4, 1, "I"), got
+assert back.additional_properties_field == "a" and back["extra"] == 7
+assert back.to_dict() == thing, back.to_dict()
+holder = {"thing": thing, "input": ["a", {"id": "x"}], "mode": "fast",
+          "derived": {"kind": "derived", "size": 2}}
+assert Holder.from_dict(holder).to_dict() == holder, Holder.from_dict(holder).to_dict()
+print("ok")
+"""
+
+
+def test_names_python_breaks_on_get_other_attributes_and_keep_their_wire_names(tmp_path: Path) -> None:
+    out = tmp_path / "py"
+    spec = str(HOSTILE / "python_wire.yaml")
+    run = clikd("gen.python", "--spec", spec, "--output", str(out), "--json", "--no-validate")
+    assert run.returncode == 0, run.stdout + run.stderr
+    (result,) = json.loads(run.stdout)["results"]
+    notes = "\n".join(result["notes"])
+    for said in (
+        "Thing/properties/from_dict: attribute from_dict_field in Python (its name is used by the model",
+        "Thing/properties/Item: attribute item_2 in Python (its name is taken by another property)",
+        "#/components/schemas/Mode/default: [] left out in Python",
+        "#/components/schemas/Input/oneOf: its 2 arrays are one array of their items in Python",
+        "#/components/schemas/Derived: typed as a dict of any properties in Python (opc could not parse it)",
+    ):
+        assert said in notes, notes
+    assert "schemas/Holder: typed as" not in notes  # it came back once Derived was free-form
+
+    # The wire names survive a round trip through the generated models.
+    probe = subprocess.run(
+        [sys.executable, "-c", WIRE_PROBE], cwd=out, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert probe.returncode == 0 and probe.stdout.strip() == "ok", probe.stdout + probe.stderr
+    typed = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "clikd_api"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+
+
 def test_a_refused_document_names_the_schema_in_a_few_lines_without_a_traceback(tmp_path: Path) -> None:
     run = clikd("gen.python", "--spec", str(HOSTILE / "python_refused.yaml"), "--output", str(tmp_path / "p"))
     assert run.returncode == 1, run.stdout + run.stderr
@@ -127,7 +177,7 @@ def python_documents() -> list[Path]:
     torture = sorted(
         p for p in (Path(__file__).resolve().parent / "torture").iterdir() if p.suffix in (".yaml", ".json")
     )
-    return [*corpus_documents(), HOSTILE / "python_names.yaml", *torture]
+    return [*corpus_documents(), HOSTILE / "python_names.yaml", HOSTILE / "python_wire.yaml", *torture]
 
 
 def test_every_document_gives_a_python_client_that_imports_and_passes_mypy(tmp_path: Path) -> None:

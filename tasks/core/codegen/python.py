@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.codegen.build import Builder
-from tasks.core.codegen.pyprep import prepare
+from tasks.core.codegen.pyprep import prepare, restore_wire_names
 from tasks.core.codegen.writer import read_tree, scratch
 from tasks.core.errors import ClikdError, ConfigError
 
@@ -132,26 +132,103 @@ def _warnings(output: str) -> list[str]:
     return found
 
 
+_UNABLE = re.compile(r"^Unable to (?:parse|process) schema (/components/schemas/.+?):?$")
+_REMOVED = re.compile(r"^/components/schemas/\S+$")
+# Reasons that only say a schema it needs was left out: freeing that one brings this one back.
+_CASCADE = ("Could not find reference", "was not processed")
+_ROUNDS = 6
+
+
+def _schema_name(pointer: str) -> str:
+    return pointer.removeprefix("/components/schemas/").replace("~1", "/").replace("~0", "~")
+
+
+def left_out_schemas(output: str) -> list[str]:
+    """The component schemas openapi-python-client left out for a reason of their own.
+
+    When it only says that other schemas were left out because they refer to one of these, those
+    are not named: they come back once these are free-form. Only when every one is such a
+    dependant (a cycle) are they all named.
+    """
+    lines = [line.strip() for line in output.splitlines()]
+    roots: list[str] = []
+    every: list[str] = []
+    for i, line in enumerate(lines):
+        unable = _UNABLE.match(line)
+        if unable:
+            name = _schema_name(unable.group(1))
+            reason = next((text for text in lines[i + 1 : i + 4] if text), "")
+            if name not in every:
+                every.append(name)
+            if not any(c in reason for c in _CASCADE) and name not in roots:
+                roots.append(name)
+        elif _REMOVED.match(line) and _schema_name(line) not in every:
+            every.append(_schema_name(line))
+    return roots or every
+
+
+def free_form(doc: dict[str, Any], names: list[str]) -> list[str]:
+    """Replace the named schemas by free-form ones (an object of any properties, or any value).
+
+    openapi-python-client leaves a schema it cannot parse out of the client but still imports its
+    module wherever another model refers to it: the package does not import. A free-form schema
+    keeps the client whole; the notes name every schema typed this way.
+    """
+    schemas = (doc.get("components") or {}).get("schemas") or {}
+    notes = []
+    for said in names:
+        # An inline schema is named after its component: "Component_Its title".
+        owners = [k for k in schemas if said == k or said.startswith(f"{k}_")]
+        name = max(owners, key=len) if owners else said
+        old = schemas.get(name)
+        if not isinstance(old, dict) or old.get("x-clikd-free-form"):
+            continue
+        object_like = old.get("type") == "object" or "properties" in old or "allOf" in old
+        new: dict[str, Any] = {"x-clikd-free-form": True}
+        if object_like:
+            new.update(type="object", additionalProperties=True)
+        for key in ("title", "description"):  # the title names the class: keep the name it had
+            if isinstance(old.get(key), str):
+                new[key] = old[key]
+        schemas[name] = new
+        kind = "a dict of any properties" if object_like else "any value"
+        notes.append(f"#/components/schemas/{name}: typed as {kind} in Python (opc could not parse it)")
+    return notes
+
+
+def _run_opc(
+    work: Path, doc: dict[str, Any], project: str, version: str, timeout: float
+) -> tuple[int, str, Path]:
+    spec_path = work / "openapi.json"
+    spec_path.write_text(json.dumps(doc, ensure_ascii=False))
+    config_path = work / "config.json"
+    config_path.write_text(json.dumps(opc_config(doc, project, version)))
+    out = work / "client"
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "400"}
+    args = [_executable(), "generate", "--path", str(spec_path), "--output-path", str(out)]
+    args += ["--config", str(config_path), "--meta", "pdm", "--overwrite"]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise PythonGeneratorFailed(
+            f"openapi-python-client did not finish in {timeout:.0f} s", "try a smaller document"
+        ) from None
+    return proc.returncode, proc.stdout + "\n" + proc.stderr, out
+
+
 def generate_python(doc: dict[str, Any], project: str, version: str, *, timeout: float = 300) -> PythonClient:
     """Run openapi-python-client on the (normalised) document; the client's files and the notes."""
     prepared = prepare(doc)
+    notes = list(prepared.notes)
     with scratch("clikd-gen-python-") as work:
-        spec_path = work / "openapi.json"
-        spec_path.write_text(json.dumps(prepared.document, ensure_ascii=False))
-        config_path = work / "config.json"
-        config_path.write_text(json.dumps(opc_config(prepared.document, project, version)))
-        out = work / "client"
-        env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "400"}
-        args = [_executable(), "generate", "--path", str(spec_path), "--output-path", str(out)]
-        args += ["--config", str(config_path), "--meta", "pdm", "--overwrite"]
-        try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-        except subprocess.TimeoutExpired:
-            raise PythonGeneratorFailed(
-                f"openapi-python-client did not finish in {timeout:.0f} s", "try a smaller document"
-            ) from None
-        output = proc.stdout + "\n" + proc.stderr
-        if proc.returncode != 0 or not out.is_dir():
-            message, hint, details = summarise_failure(output, prepared.document)
-            raise PythonGeneratorFailed(message, hint or None, details=details)
-        return PythonClient(read_tree(out), [*prepared.notes, *_warnings(output)])
+        for _ in range(_ROUNDS):
+            code, output, out = _run_opc(work, prepared.document, project, version, timeout)
+            if code != 0 or not out.is_dir():
+                message, hint, details = summarise_failure(output, prepared.document)
+                raise PythonGeneratorFailed(message, hint or None, details=details)
+            freed = free_form(prepared.document, left_out_schemas(output))
+            if not freed:
+                break
+            notes += freed
+        files = restore_wire_names(read_tree(out), prepared.wire)
+        return PythonClient(files, [*notes, *_warnings(output)])
