@@ -52,6 +52,9 @@ PORT = 18080
 SOURCE_DIRS = 200
 HEAVY_DIRS = 3000
 LIMIT = 120.0
+# The poller's first wait for an answer, doubled after each timeout: one request that hangs (a
+# container's network coming up, see RESTART_NOTE) does not hold the poller for seconds.
+FIRST_ATTEMPT = 0.25
 
 DOCKERFILE = f"""FROM {BASE}
 RUN mkdir -p /app && chown nobody:nogroup /app
@@ -105,33 +108,88 @@ def make_source(folder: Path) -> None:
         (folder / "target" / "debug" / "deps" / f"d{i}").mkdir(parents=True)
 
 
-def get(url: str) -> str | None:
+def get(url: str, timeout: float = 5.0) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  (local HTTP)
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  (local HTTP)
             return str(response.read().decode())
     except (urllib.error.URLError, OSError, http.client.HTTPException):
         return None
 
 
-def served_after(path: Path, url: str) -> float:
-    """Write a unique token to ``path``; seconds until ``url`` serves it."""
+class StartEvents:
+    """The engine's container start events, as they come, with the harness's clock."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import docker
+
+        self.seen: list[tuple[str, float]] = []
+        self.stream = docker.from_env().events(decode=True, filters={"type": "container", "event": "start"})
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream:
+                name = str((event.get("Actor") or {}).get("Attributes", {}).get("name", ""))
+                self.seen.append((name, time.perf_counter()))
+        except Exception:  # noqa: S110  (closed by close())
+            pass
+
+    def started_since(self, name: str, since: float) -> bool:
+        return any(n == name and t >= since for n, t in self.seen)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def served_after(path: Path, url: str, start: tuple[StartEvents, str] | None = None) -> float:
+    """Write a unique token to ``path``; seconds until ``url`` serves it.
+
+    With ``start`` (the events and a container name), polling begins once the engine has started
+    that container again: see RESTART_NOTE.
+    """
     token = uuid.uuid4().hex + "\n"
     began = time.perf_counter()
     path.write_text(token)
     end = began + LIMIT
-    while get(url) != token:
+    if start is not None:
+        events, name = start
+        while not events.started_since(name, began):
+            if time.perf_counter() > end:
+                raise SystemExit(f"{name} was not restarted within {LIMIT}s")
+            time.sleep(0.002)
+    attempt = FIRST_ATTEMPT
+    while True:
+        sent = time.perf_counter()
+        if get(url, attempt) == token:
+            return time.perf_counter() - began
+        if time.perf_counter() - sent >= attempt:
+            attempt = min(attempt * 2, 5.0)  # timed out: a slow answer gets longer next time
         if time.perf_counter() > end:
             raise SystemExit(f"{url} did not serve the change within {LIMIT}s")
         time.sleep(0.005)
-    return time.perf_counter() - began
 
 
-def series(path: Path, url: str, changes: int) -> list[float]:
+def series(path: Path, url: str, changes: int, start: tuple[StartEvents, str] | None = None) -> list[float]:
     out = []
     for _ in range(changes):
-        out.append(served_after(path, url))
+        out.append(served_after(path, url, start))
         time.sleep(0.3)  # a person does not save twice in 300 ms; keeps one change per cycle
     return out
+
+
+def restarts(path: Path, url: str, changes: int, container: str) -> dict[str, list[float]]:
+    """sync+restart both ways: polling all along, and polling from the container's start event."""
+    events = StartEvents()
+    try:
+        return {
+            "restart": series(path, url, changes),
+            "restart_started": series(path, url, changes, (events, container)),
+        }
+    finally:
+        events.close()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -249,7 +307,7 @@ rules = [
             "watches": watches(proc.pid),
             "idle_cpu": idle_cpu(proc.pid),
             "sync": series(src / "www" / "stamp.txt", f"{url}/stamp.txt", changes),
-            "restart": series(src / "conf" / "app.conf", f"{url}/conf", changes),
+            **restarts(src / "conf" / "app.conf", f"{url}/conf", changes, clikd_container(branch)),
         }
         rebuilds = []
         for _ in range(5):
@@ -308,7 +366,7 @@ def bench_compose(work: Path, changes: int) -> dict[str, Any]:
             "watches": watches(proc.pid),
             "idle_cpu": idle_cpu(proc.pid),
             "sync": series(src / "www" / "stamp.txt", f"{url}/stamp.txt", changes),
-            "restart": series(src / "conf" / "app.conf", f"{url}/conf", changes),
+            **restarts(src / "conf" / "app.conf", f"{url}/conf", changes, compose_name(project)),
         }
         rebuilds = []
         for _ in range(5):
@@ -328,6 +386,20 @@ def bench_compose(work: Path, changes: int) -> dict[str, Any]:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
         subprocess.run([*base, "down", "-v", "--rmi", "local"], capture_output=True, check=False)
+
+
+def clikd_container(branch: str) -> str:
+    import docker
+
+    found = docker.from_env().api.containers(filters={"label": [f"dev.clikd.branch={branch}"]})
+    return str(found[0]["Names"][0]).lstrip("/")
+
+
+def compose_name(project: str) -> str:
+    import docker
+
+    found = docker.from_env().api.containers(filters={"label": [f"com.docker.compose.project={project}"]})
+    return str(found[0]["Names"][0]).lstrip("/")
 
 
 def idle_five(work: Path) -> tuple[float, float]:
@@ -443,6 +515,52 @@ def row(name: str, clikd_v: list[float], compose_v: list[float] | None) -> str:
     return f"| {name} | {cell(clikd_v)} | {cell(compose_v)} |"
 
 
+def goals(ours: dict[str, Any], idle5: float) -> list[str]:
+    """Issue 12's goals against this run, clikd's side."""
+    sync = statistics.median(ours["sync"]) * 1000
+    restart = statistics.median(ours["restart_started"]) * 1000
+    along = statistics.median(ours["restart"]) * 1000
+    rebuild = statistics.median(ours["rebuild"]) * 1000
+    folders = SOURCE_DIRS + 4  # src/m*, plus the root, src, www and conf
+
+    def met(ok: bool) -> str:
+        return "yes" if ok else "**no**"
+
+    return [
+        "Goals (issue 12) against this run (p50):",
+        "",
+        "| goal | clikd env.dev | met? |",
+        "|---|---|---|",
+        f"| change → file in container ≤ 250 ms | {sync:.0f} ms (served: the file is read per request) "
+        f"| {met(sync <= 250)} |",
+        f"| change → served, in-process reload ≤ 1.0 s | {sync:.0f} ms (same row) | {met(sync <= 1000)} |",
+        f"| sync+restart ≤ 1.5 s | {restart:.0f} ms polled from the start ({along:.0f} ms polled all along) "
+        f"| {met(restart <= 1500)} |",
+        f"| warm rebuild ≤ 5 s | {rebuild:.0f} ms | {met(rebuild <= 5000)} |",
+        f"| idle CPU of the watcher, 5 services ≤ 0.5 % | {idle5:.2f} % | {met(idle5 <= 0.5)} |",
+        f"| inotify watches ≤ source folders + 10 | {ours['watches']} for {folders} source folders "
+        f"| {met(ours['watches'] <= folders + 10)} |",
+    ]
+
+
+RESTART_NOTE = """Two sync+restart rows. Polled all along, a request sent while the engine
+restarts the container makes its port proxy ask for the container's address before the container's
+interface is up: the host's ARP entry for it goes INCOMPLETE and is retried only after 1 s
+(`ip neigh` showed INCOMPLETE right after the restart; on the default bridge it did not happen). The
+poller then sees the service up to a second late, whichever tool restarted it (measured by hand:
+served 30-100 ms after the engine's restart returned when nothing polled during it, 620-790 ms when
+something did). Polled from the start: the harness follows the engine's events and polls from the
+container's start event on, for both tools; the goal is read on that row."""
+
+NOTES = """Notes. This Engine (20.10) resolves the container's USER for compose's owner-keeping copy against
+the host's user database: a USER the host lacks (`app`, `1234`) makes every compose sync fail with
+"getent unable to find entry", so the reference image runs as `nobody` (same uid on host and image);
+env.dev sets the owner in its own tar and does not depend on it. The served script exits on SIGTERM,
+or both tools' restarts would measure the 10 s SIGKILL fallback. Compose registers few watches
+because it watches only the paths its rules name. The harness waits 0.25 s for an answer at first,
+doubling after each timeout (see FIRST_ATTEMPT)."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--changes", type=int, default=30)
@@ -467,6 +585,7 @@ def main() -> int:
     try:
         ours = bench_clikd(work / "clikd", args.changes)
         theirs = bench_compose(work / "compose", args.changes)
+        idle_ours, idle_theirs = idle_five(work / "idle5")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -483,7 +602,16 @@ def main() -> int:
         "| metric (p50 / p95) | clikd env.dev | docker compose watch |",
         "|---|---|---|",
         row(f"change → served, sync ({args.changes} changes)", ours["sync"], theirs["sync"]),
-        row(f"change → served, sync+restart ({args.changes})", ours["restart"], theirs["restart"]),
+        row(
+            f"change → served, sync+restart, polled all along ({args.changes})",
+            ours["restart"],
+            theirs["restart"],
+        ),
+        row(
+            f"change → served, sync+restart, polled from the container's start ({args.changes})",
+            ours["restart_started"],
+            theirs["restart_started"],
+        ),
         row(
             "change → rebuilt, warm cache (5 changes; clikd: cycle ok, compose: new container serves)",
             ours["rebuild"],
@@ -492,6 +620,13 @@ def main() -> int:
         f"| inotify watches for the tree | {ours['watches']} | {theirs['watches']} |",
         f"| idle CPU of the watcher, 20 s, 1 service | {ours['idle_cpu']:.2f} % "
         f"| {theirs['idle_cpu']:.2f} % |",
+        f"| idle CPU of the watcher, 20 s, 5 services | {idle_ours:.2f} % | {idle_theirs:.2f} % |",
+        "",
+        *goals(ours, idle_ours),
+        "",
+        RESTART_NOTE,
+        "",
+        NOTES,
     ]
     text = "\n".join(lines)
     print(text)

@@ -83,11 +83,11 @@ def web_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     return WEB_IMAGE
 
 
-def _config(tmp: Path, mono: Path, dockerfile: str = DOCKERFILE) -> Path:
+def _config(tmp: Path, mono: Path, dockerfile: str = DOCKERFILE, project: str = "clikd") -> Path:
     _source(mono / "web", dockerfile)
     render = load_render()
     tree: dict[str, Any] = {
-        "project": {"name": "clikd", "monorepo_root": str(mono)},
+        "project": {"name": project, "monorepo_root": str(mono)},
         "registry": {"host": "127.0.0.1:5000", "use_gh_cli": False},
         "development": {"auto_migrate": False},
         "services": {
@@ -137,10 +137,10 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, ""
 
 
-def _ids(branch: str) -> dict[str, str]:
+def _ids(branch: str, project: str = "clikd") -> dict[str, str]:
     import docker
 
-    found = docker.from_env().api.containers(all=True, filters={"label": "dev.clikd.project=clikd"})
+    found = docker.from_env().api.containers(all=True, filters={"label": f"dev.clikd.project={project}"})
     out: dict[str, str] = {}
     for c in found:
         labels = c.get("Labels") or {}
@@ -417,3 +417,101 @@ def test_stop_removes_the_dev_container(dev_env: tuple[dict[str, str], str, Path
     stop = clikd("env.stop", "--branch", branch, env=env)
     assert stop.code == 0, stop.text
     assert _ids(branch) == {}
+
+
+def _dev_images(project: str) -> list[str]:
+    import docker
+
+    tags = [t for i in docker.from_env().api.images() for t in i.get("RepoTags") or []]
+    return [t for t in tags if t.startswith(f"clikd-dev/{project}-")]
+
+
+def test_prune_removes_a_deleted_branchs_dev_container_and_image(tmp_path: Path, web_image: str) -> None:
+    project = "tprunedev"  # a project of its own: prune never sees other tests' stacks
+    config = _config(tmp_path, tmp_path / "mono", project=project)
+    env = base_env(config)
+    gone = "t/deleted-branch-in-dev"
+    try:
+        entered = clikd("env.dev", "web", "--once", "--branch", gone, env=env)
+        assert entered.code == 0, entered.text
+        assert set(_ids(gone, project)) == {"web", "dep"}
+        assert len(_dev_images(project)) == 1
+        pruned = clikd("env.prune", "--yes", "--json", env=env)
+        assert pruned.code == 0, pruned.text
+        assert [r["branch"] for r in pruned.data["removed"]] == [gone]
+        assert _ids(gone, project) == {}
+        assert _dev_images(project) == []
+        assert pruned.data["removed"][0]["removed_images"]
+    finally:
+        clikd("env.stop", "--branch", gone, "--purge", "--yes", env=env)
+
+
+def test_purge_removes_the_branchs_dev_image(dev_env: tuple[dict[str, str], str, Path, Path]) -> None:
+    from tasks.core.dev.container import dev_image_tag
+
+    env, branch, _config_path, _src = dev_env
+    tag = dev_image_tag("clikd", branch, "web")
+    assert clikd("env.dev", "web", "--once", "--branch", branch, env=env).code == 0
+    stopped = clikd("env.stop", "--branch", branch, env=env)
+    assert stopped.code == 0, stopped.text
+    assert tag in _dev_images("clikd")  # a plain stop keeps it: the next env.dev starts warm
+    purged = clikd("env.stop", "--branch", branch, "--purge", "--yes", "--json", env=env)
+    assert purged.code == 0, purged.text
+    assert purged.data["removed_images"] == [tag]
+    assert tag not in _dev_images("clikd")
+    shown = clikd("env.dev", "web", "--once", "--branch", branch, env=env)
+    assert shown.code == 0, shown.text
+    human = clikd("env.stop", "--branch", branch, "--purge", "--yes", env=env)
+    assert f"removed dev image {tag}" in human.out, human.text
+
+
+def _watches_of(uid: int) -> int:
+    """inotify watches held right now by the processes of ``uid`` (the kernel's limit counts these)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            for fd in (proc / "fdinfo").iterdir():
+                total += fd.read_text().count("inotify wd:")
+        except OSError:
+            continue
+    return total
+
+
+def test_the_watch_limit_names_the_sysctl_and_the_folder(
+    dev_env: tuple[dict[str, str], str, Path, Path], tmp_path: Path
+) -> None:
+    """The real kernel limit, lowered for this test only: it counts per user, machine-wide."""
+    import os
+
+    env, branch, _config_path, src = dev_env
+    for i in range(150):  # more folders than the limit leaves free
+        (src / "www" / "many" / f"f{i}").mkdir(parents=True)
+    knob = Path("/proc/sys/fs/inotify/max_user_watches")
+    assert os.geteuid() == 0, "this test lowers fs.inotify.max_user_watches: run the suite as root"
+    before = knob.read_text().strip()
+    try:
+        knob.write_text(f"{_watches_of(0) + 40}\n")
+        hooks = tmp_path / "hooks"
+        run = subprocess.run(
+            [str(CLIKD), "env.dev", "web", "--branch", branch],
+            cwd=ROOT,
+            env={**env, "CLIKD_DEV_HOOKS": str(hooks), "COLUMNS": "400"},  # paths unwrapped
+            capture_output=True,
+            text=True,
+            timeout=LIMIT,
+            check=False,
+        )
+    finally:
+        knob.write_text(f"{before}\n")
+    assert knob.read_text().strip() == before
+    assert run.returncode == 1, run.stdout + run.stderr
+    text = " ".join((run.stdout + run.stderr).split())  # the panel wraps lines
+    assert "file watch limit reached" in text, text
+    assert "fs.inotify.max_user_watches" in text and "--poll" in text, text
+    assert str(src) in text, text
+    assert "Traceback" not in text
+    assert not (hooks / "watching").exists()

@@ -224,6 +224,26 @@ def test_env_start_interrupted_at_a_phase_converges_on_rerun(
     assert third.code == 0 and third.data["changed"] is False, third.text
 
 
+def test_a_seed_owed_to_postgres_waits_for_a_run_that_starts_postgres(
+    branches: Branches, tmp_path: Path
+) -> None:
+    branch = branches.new()
+    pauses = Pauses(tmp_path / "pauses")
+    run = Run("env.start", "--branch", branch, "--only", "auth", env=pauses.env("seed"))
+    pauses.reached("seed", run)
+    run.signal(signal.SIGKILL)
+    _ended_by(run.finish(), signal.SIGKILL, run.text)
+    # A run that starts no Postgres does not pay (nor forget) what Postgres is owed ...
+    other = clikd("env.start", "--branch", branch, "--only", "keydb", "--json", env=base_env())
+    assert other.code == 0, other.text
+    assert "finished the migrate/seed an interrupted env.start owed" not in other.text
+    # ... the next run that starts it does.
+    again = clikd("env.start", "--branch", branch, "--only", "auth", "--json", env=base_env())
+    assert again.code == 0, again.text
+    assert "finished the migrate/seed an interrupted env.start owed" in again.text
+    assert_converged(branch, {"postgres", "auth", "keydb"})
+
+
 # ----------------------------------------------------------------------------------------- db.reset
 
 RESET_STORES = ["auth", "main", "keydb"]

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 from tasks.core.config.schema import Dev
 from tasks.core.errors import ClikdError, UsageError
 from tasks.core.stack.model import LABEL_DEV
-from tasks.core.stack.probes import run_probe
+from tasks.core.stack.probes import PROBE_TIMEOUT, run_probe
 from tasks.core.stack.spec import Component, Stack
 
 if TYPE_CHECKING:
     import docker
 
 BUILD_TAIL = 20
+ATTEMPT_FIRST = 0.25  # seconds for the first health probe after a restart; doubled up to PROBE_TIMEOUT
 
 
 class BuildFailed(ClikdError):
@@ -66,8 +67,26 @@ def target_for(stack: Stack, root: Path, monorepo_root: str, name: str, dev: Dev
             f"the source folder of {name} does not exist: {source}",
             hint="set [project] monorepo_root (relative to clikd.toml) and [services.NAME.dev] source",
         )
-    digest = hashlib.sha256(f"{stack.project}/{stack.branch}".encode()).hexdigest()[:12]
-    return DevTarget(name, source, dev, stack.components[name], f"clikd-dev/{stack.project}-{name}:{digest}")
+    return DevTarget(
+        name, source, dev, stack.components[name], dev_image_tag(stack.project, stack.branch, name)
+    )
+
+
+def _branch_digest(project: str, branch: str) -> str:
+    return hashlib.sha256(f"{project}/{branch}".encode()).hexdigest()[:12]
+
+
+def dev_image_tag(project: str, branch: str, service: str) -> str:
+    """The local tag of a service's dev image: one per project, branch and service."""
+    return f"clikd-dev/{project}-{service}:{_branch_digest(project, branch)}"
+
+
+def dev_images(client: docker.DockerClient, project: str, branch: str) -> list[str]:
+    """The tags of the branch's dev images on this engine."""
+    digest = _branch_digest(project, branch)
+    prefix = f"clikd-dev/{project}-"
+    tags = [t for image in client.api.images() for t in image.get("RepoTags") or []]
+    return sorted(t for t in tags if t.startswith(prefix) and t.endswith(f":{digest}"))
 
 
 def build(client: docker.DockerClient, target: DevTarget) -> str:
@@ -143,8 +162,12 @@ def wait_healthy(client: docker.DockerClient, target: DevTarget, *, timeout: flo
     probe = target.component.probe
     began = time.monotonic()
     limit = began + (timeout or probe.timeout)
+    attempt = ATTEMPT_FIRST
     while True:
-        result = run_probe(probe)
+        # Short attempts first: a connection made while the container's network is still coming
+        # up can hang until the kernel resends its SYN (1 s), long after the service answers.
+        result = run_probe(probe, timeout=attempt)
+        attempt = min(attempt * 2, PROBE_TIMEOUT)
         if result.ok:
             return time.monotonic() - began
         state = client.api.inspect_container(target.container)["State"]

@@ -80,6 +80,55 @@ def walk_files(source: Path, watch: list[str]) -> list[str]:
 Batch = set[tuple[int, str]]
 
 
+def folder_count(folder: Path) -> int:
+    """Folders at and below ``folder``: what a recursive watch registers."""
+    return sum(1 for _ in os.walk(folder)) if folder.is_dir() else 0
+
+
+def inotify_watches() -> int | None:
+    """inotify watches this process holds (Linux); None where /proc cannot tell."""
+    fdinfo = Path("/proc/self/fdinfo")
+    if not fdinfo.is_dir():
+        return None
+    total = 0
+    for entry in fdinfo.iterdir():
+        try:
+            total += entry.read_text().count("inotify wd:")
+        except OSError:
+            continue
+    return total
+
+
+def fits(more: int) -> bool:
+    """Whether ``more`` watches fit under this user's limit (every process of the uid counts)."""
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
+    except (OSError, ValueError):
+        return True
+    uid = os.getuid()
+    used = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            for entry in (proc / "fdinfo").iterdir():
+                used += entry.read_text().count("inotify wd:")
+        except OSError:
+            continue
+    return used + more <= limit
+
+
+def _limit(paths: list[Path], why: str) -> WatchLimit:
+    biggest = max(paths, key=folder_count)
+    return WatchLimit(
+        f"the file watch limit was reached while watching {biggest}: {why}",
+        hint="raise it (sudo sysctl fs.inotify.max_user_watches=524288), narrow [services.NAME.dev] "
+        f"watch, or run with --poll (the folder {biggest} has the most folders)",
+    )
+
+
 class Watcher:
     """One thread watching every root; hands each batch (a set of (change, path)) to ``on_batch``."""
 
@@ -114,12 +163,21 @@ class Watcher:
         except OSError as exc:
             if "limit" not in str(exc).lower() and getattr(exc, "errno", 0) != 28:
                 raise
-            biggest = max(paths, key=lambda p: sum(1 for _ in os.walk(p)) if p.is_dir() else 0)
-            raise WatchLimit(
-                f"the file watch limit was reached while watching {biggest}: {exc}",
-                hint="raise it (sudo sysctl fs.inotify.max_user_watches=524288), narrow [services.NAME.dev] "
-                f"watch, or run with --poll (the folder {biggest} has the most folders)",
-            ) from None
+            raise _limit(paths, str(exc)) from None
+
+    def _check_armed(self) -> None:
+        """Every folder has its watch. The notify library skips a subfolder it cannot watch (the
+        kernel's limit reached half-way) without a word; counting this process's watches tells."""
+        held = inotify_watches()
+        if held is None:
+            return
+        wanted = sum(folder_count(p) for p in self.roots.recursive)
+        wanted += len(self.roots.flat) + len(self.roots.files) + len(self.extra)
+        # A folder made or removed since the count also makes a difference: only a deficit that
+        # would not fit under the user's limit is the limit.
+        if held < wanted and not fits(wanted - held):
+            deep = [*self.roots.recursive, *self.roots.flat]
+            raise _limit(deep or self.roots.files, f"{held} of {wanted} watches were granted")
 
     def _run(self) -> None:
         try:
@@ -129,6 +187,8 @@ class Watcher:
                 notifiers.append(self._notifier(deep, True))
             if self.roots.flat:
                 notifiers.append(self._notifier(self.roots.flat, False))
+            if not self.poll:
+                self._check_armed()
         except BaseException as exc:  # handed to the caller's thread by start()
             self.error = exc
             self.armed.set()

@@ -462,7 +462,7 @@ class Runner:
             self.on_event(ComponentEvent(comp.name, "provisioning", "created " + ", ".join(made)))
             with self.lock:
                 self.provisioned.extend(made)
-                owe(self.session, seed=True)  # a run that dies before seeding leaves the seed owed
+                owe(self.session, seed=True, kinds={comp.kind})  # dies before seeding: the seed is owed
 
 
 def _unhealthy(failures: list[ComponentFailed]) -> ClikdError:
@@ -523,10 +523,13 @@ def start(
     actions = plan(stack, selection.names, actual, image_ids, leave_dev=named)
     by_name = {a.name: a for a in actions}
     owed = owed_work(session)
+    kinds = {stack.components[n].kind for n in selection.names if stack.components[n].role == "database"}
+    if owed is not None and not kinds & set(owed.get("kinds") or []):
+        owed = None  # owed to stores this run does not start: kept for a run that does
     if not is_noop(actions):
         check_ports(client, stack, actions, actual)
     if not is_noop(actions) or owed is not None:
-        owe(session, seed=bool(owed and owed.get("seed")))
+        owe(session, seed=bool(owed and owed.get("seed")), kinds=kinds)
     notes: list[str] = []
     reached("network")
     made, network_id = _ensure_network(client, stack)
@@ -548,7 +551,7 @@ def start(
         if owed is not None:
             progress.append("finished the migrate/seed an interrupted env.start owed")
         progress.extend(_migrate_and_seed(session, stack, selection, fresh=fresh, on_event=on_event))
-    paid(session)
+    paid(session, kinds)
     return StartResult(
         branch=stack.branch,
         project=stack.project,
@@ -618,19 +621,29 @@ def owed_work(session: Session) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
-def owe(session: Session, *, seed: bool) -> None:
-    """Record, before acting, that this start owes migrations (and seeds): a rerun pays them if it dies."""
+def owe(session: Session, *, seed: bool, kinds: set[str]) -> None:
+    """Record, before acting, that this start owes migrations (and seeds) to the stores of ``kinds``:
+    a rerun that starts one of them pays them if this run dies."""
+    before = owed_work(session) or {}
+    _write_owed(session, seed=seed or bool(before.get("seed")), kinds=kinds | set(before.get("kinds") or []))
+
+
+def _write_owed(session: Session, *, seed: bool, kinds: set[str]) -> None:
     path = _owed_path(session)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not seed and (owed_work(session) or {}).get("seed"):
-        seed = True
     temp = path.with_suffix(f".{os.getpid()}.tmp")
-    temp.write_text(json.dumps({"branch": session.ident.branch, "seed": seed}))
+    temp.write_text(json.dumps({"branch": session.ident.branch, "seed": seed, "kinds": sorted(kinds)}))
     temp.replace(path)
 
 
-def paid(session: Session) -> None:
-    _owed_path(session).unlink(missing_ok=True)
+def paid(session: Session, kinds: set[str]) -> None:
+    """This run migrated (and seeded) the stores of ``kinds``; what others are owed stays owed."""
+    owed = owed_work(session)
+    left = set(owed.get("kinds") or []) - kinds if owed else set()
+    if owed and left:
+        _write_owed(session, seed=bool(owed.get("seed")), kinds=left)
+    else:
+        _owed_path(session).unlink(missing_ok=True)
 
 
 def _kind_of_store(store: str) -> str:

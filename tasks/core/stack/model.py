@@ -127,6 +127,7 @@ class StopResult:
     kept_volumes: list[str]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    removed_images: list[str] = field(default_factory=list)  # dev images of the branch (purge)
 
 
 # ----------------------------------------------------------------------------- status

@@ -120,6 +120,7 @@ def stop(  # noqa: PLR0915  (one linear procedure: find, confirm, stop, remove, 
 
     removed_volumes: list[str] = []
     dropped: list[str] = []
+    removed_images: list[str] = []
     if purge:
         for name in volumes:
             try:
@@ -131,6 +132,7 @@ def stop(  # noqa: PLR0915  (one linear procedure: find, confirm, stop, remove, 
                 notes.append(f"volume {name} kept: {exc.explanation}")
         dropped, more = _drop_external(session, external)
         notes.extend(more)
+        removed_images = _remove_dev_images(client, project, branch_name, notes)
     return StopResult(
         branch=branch_name,
         stopped=sorted(stopped),
@@ -141,7 +143,26 @@ def stop(  # noqa: PLR0915  (one linear procedure: find, confirm, stop, remove, 
         kept_volumes=[] if purge else volumes,
         seconds=round(time.monotonic() - began, 3),
         notes=notes,
+        removed_images=removed_images,
     )
+
+
+def _remove_dev_images(client: docker.DockerClient, project: str, branch: str, notes: list[str]) -> list[str]:
+    """The branch's env.dev images (built here, one per service): purged with its data."""
+    from docker.errors import APIError, NotFound
+
+    from tasks.core.dev.container import dev_images
+
+    removed = []
+    for tag in dev_images(client, project, branch):
+        try:
+            client.api.remove_image(tag, force=True)
+            removed.append(tag)
+        except NotFound:
+            pass
+        except APIError as exc:
+            notes.append(f"dev image {tag} kept: {exc.explanation}")
+    return removed
 
 
 def _drop_external(session: Session, kinds: Sequence[str]) -> tuple[list[str], list[str]]:

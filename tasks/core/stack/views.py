@@ -191,6 +191,8 @@ def _stop(result: StopResult) -> RenderableType:
         lines.append(Text(f"  removed volume {vol}", style="dim"))
     for item in result.dropped:
         lines.append(Text(f"  dropped {item}", style="dim"))
+    for tag in result.removed_images:
+        lines.append(Text(f"  removed dev image {tag}", style="dim"))
     if result.kept_volumes:
         lines.append(
             Text(
