@@ -25,14 +25,13 @@ The pass works on a copy and says what it changed, so the result can tell the us
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any
-
-from openapi_python_client.strings import PythonIdentifier
 
 from tasks.core.codegen.errors import pointer_of
 
@@ -380,8 +379,26 @@ _MODEL_OWN = frozenset(
 _FIELD_PREFIX = "field_"  # openapi-python-client's default field_prefix
 
 
+# Words openapi-python-client suffixes with "_" in attribute names (besides keywords).
+_RESERVED = (set(dir(builtins)) | {"self", "true", "false", "datetime"}) - {"id"}
+_DELIMITERS = " ._-"
+
+
 def _python_name(name: str) -> str:
-    return str(PythonIdentifier(name, _FIELD_PREFIX))
+    """The attribute name openapi-python-client gives a property (its PythonIdentifier rule).
+
+    Written here because importing openapi-python-client costs a third of a second, more than the
+    whole pass; tests/unit/test_pyprep.py holds it against the library's own function.
+    """
+    kept = "".join(c for c in name if c.isidentifier() or c.isdecimal() or c in _DELIMITERS)
+    spaced = " ".join(re.split("([A-Z]?[a-z]+)", kept)) if any(c.isupper() for c in kept) else kept
+    words = re.findall(rf"[^{re.escape(_DELIMITERS)}]+", spaced)
+    value = "_".join(words).lower()
+    if value in _RESERVED or keyword.iskeyword(value):
+        value += "_"
+    if not value.isidentifier() or kept.startswith("_"):
+        value = _FIELD_PREFIX + value
+    return value
 
 
 class _Renamer:
