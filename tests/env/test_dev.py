@@ -465,27 +465,13 @@ def test_purge_removes_the_branchs_dev_image(dev_env: tuple[dict[str, str], str,
     assert f"removed dev image {tag}" in human.out, human.text
 
 
-def _watches_of(uid: int) -> int:
-    """inotify watches held right now by the processes of ``uid`` (the kernel's limit counts these)."""
-    total = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if proc.stat().st_uid != uid:
-                continue
-            for fd in (proc / "fdinfo").iterdir():
-                total += fd.read_text().count("inotify wd:")
-        except OSError:
-            continue
-    return total
-
-
 def test_the_watch_limit_names_the_sysctl_and_the_folder(
     dev_env: tuple[dict[str, str], str, Path, Path], tmp_path: Path
 ) -> None:
     """The real kernel limit, lowered for this test only: it counts per user, machine-wide."""
     import os
+
+    from tasks.core.dev.watch import watches_of_user
 
     env, branch, _config_path, src = dev_env
     for i in range(150):  # more folders than the limit leaves free
@@ -494,7 +480,7 @@ def test_the_watch_limit_names_the_sysctl_and_the_folder(
     assert os.geteuid() == 0, "this test lowers fs.inotify.max_user_watches: run the suite as root"
     before = knob.read_text().strip()
     try:
-        knob.write_text(f"{_watches_of(0) + 40}\n")
+        knob.write_text(f"{watches_of_user(0) + 40}\n")
         hooks = tmp_path / "hooks"
         run = subprocess.run(
             [str(CLIKD), "env.dev", "web", "--branch", branch],

@@ -85,18 +85,34 @@ def folder_count(folder: Path) -> int:
     return sum(1 for _ in os.walk(folder)) if folder.is_dir() else 0
 
 
-def inotify_watches() -> int | None:
-    """inotify watches this process holds (Linux); None where /proc cannot tell."""
-    fdinfo = Path("/proc/self/fdinfo")
-    if not fdinfo.is_dir():
-        return None
+def _watches_in(proc: Path) -> int:
     total = 0
-    for entry in fdinfo.iterdir():
+    for entry in (proc / "fdinfo").iterdir():
         try:
             total += entry.read_text().count("inotify wd:")
         except OSError:
             continue
     return total
+
+
+def inotify_watches() -> int | None:
+    """inotify watches this process holds (Linux); None where /proc cannot tell."""
+    own = Path("/proc/self")
+    return _watches_in(own) if (own / "fdinfo").is_dir() else None
+
+
+def watches_of_user(uid: int) -> int:
+    """inotify watches held by every process of ``uid``: what the kernel's per-user limit counts."""
+    used = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid == uid:
+                used += _watches_in(proc)
+        except OSError:
+            continue
+    return used
 
 
 def fits(more: int) -> bool:
@@ -105,19 +121,7 @@ def fits(more: int) -> bool:
         limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
     except (OSError, ValueError):
         return True
-    uid = os.getuid()
-    used = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if proc.stat().st_uid != uid:
-                continue
-            for entry in (proc / "fdinfo").iterdir():
-                used += entry.read_text().count("inotify wd:")
-        except OSError:
-            continue
-    return used + more <= limit
+    return watches_of_user(os.getuid()) + more <= limit
 
 
 def _limit(paths: list[Path], why: str) -> WatchLimit:
