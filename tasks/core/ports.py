@@ -1,10 +1,78 @@
-"""Host ports per branch: main keeps the plan's ports, other branches get a stable block."""
+"""Host ports per branch: main keeps the plan's ports, other branches get a stable block.
+
+A branch's block is first the one its name hashes to. env.start records the block it uses under
+``$XDG_STATE_HOME/clikd/ports`` (a claim other branches see) and moves to the next free block when
+another branch already has it (see :mod:`tasks.core.stack.portclaim`); every task then reads the
+record, so the branch keeps its ports until ``env.stop --purge`` or ``env.prune`` forgets them.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 from tasks.core.branch import PORT_BLOCK, BranchIdentity
 from tasks.core.config.schema import Settings
 from tasks.core.errors import ConfigError
+from tasks.core.locking import state_dir
+
+
+def records_dir() -> Path:
+    return state_dir() / "ports"
+
+
+def record_path(ident: BranchIdentity) -> Path:
+    return records_dir() / f"{ident.project}-{ident.slug}.json"
+
+
+def recorded_block(ident: BranchIdentity) -> int | None:
+    """The block env.start recorded for this branch, if any."""
+    try:
+        data = json.loads(record_path(ident).read_text())
+        return int(data["block"]) if data.get("branch") == ident.branch else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def block_of(ident: BranchIdentity) -> int | None:
+    """The first host port of the branch's block (recorded, else hashed); None for main."""
+    if ident.port_block is None:
+        return None
+    recorded = recorded_block(ident)
+    return ident.port_block if recorded is None else recorded
+
+
+def record_block(ident: BranchIdentity, block: int) -> None:
+    path = record_path(ident)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(f".{os.getpid()}.tmp")
+    temp.write_text(json.dumps({"project": ident.project, "branch": ident.branch, "block": block}))
+    temp.replace(path)
+
+
+def forget_block(ident: BranchIdentity) -> None:
+    record_path(ident).unlink(missing_ok=True)
+
+
+def recorded_claims(ident: BranchIdentity) -> dict[int, str]:
+    """Blocks recorded by every other branch (of any project) of this user: block -> who."""
+    claims: dict[int, str] = {}
+    mine = record_path(ident).name
+    try:
+        paths = sorted(records_dir().glob("*.json"))
+    except OSError:
+        return claims
+    for path in paths:
+        if path.name == mine:
+            continue
+        try:
+            data = json.loads(path.read_text())
+            who = f"branch {data['branch']!r} of clikd project {data['project']!r}"
+            claims.setdefault(int(data["block"]), who)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # a record being replaced or written by hand: not a claim
+    return claims
 
 
 def port_keys(settings: Settings) -> list[tuple[str, str, int]]:
@@ -23,7 +91,7 @@ def port_keys(settings: Settings) -> list[tuple[str, str, int]]:
 def host_ports(settings: Settings, ident: BranchIdentity) -> dict[str, int]:
     """``{"auth.http": 3001, ...}``: where each published port lands on this machine."""
     keys = port_keys(settings)
-    base = ident.port_block
+    base = block_of(ident)
     if base is None:
         return {f"{owner}.{name}": port for owner, name, port in keys}
     if len(keys) > PORT_BLOCK:

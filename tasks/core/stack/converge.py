@@ -499,6 +499,7 @@ def start(
     deadline = began + timeout
 
     client = connect()
+    stack, moved = _on_own_block(client, session, stack)
     actual = read_actual(client, stack)
 
     from tasks.core.stack.pull import ensure_images
@@ -530,7 +531,7 @@ def start(
         check_ports(client, stack, actions, actual)
     if not is_noop(actions) or owed is not None:
         owe(session, seed=bool(owed and owed.get("seed")), kinds=kinds)
-    notes: list[str] = []
+    notes: list[str] = [] if moved is None else [moved]
     reached("network")
     made, network_id = _ensure_network(client, stack)
     if made:
@@ -564,6 +565,16 @@ def start(
         notes=notes,
         progress=progress,
     )
+
+
+def _on_own_block(client: docker.DockerClient, session: Session, stack: Stack) -> tuple[Stack, str | None]:
+    """The stack on a host-port block no other branch has, and a note when the branch had to move."""
+    from tasks.core.stack.portclaim import claim_block
+
+    moved = claim_block(client, session.ident)
+    if moved is None:
+        return stack, None
+    return resolve(session.config.settings, session.ident), moved  # same components, new ports
 
 
 def _migrate_and_seed(
