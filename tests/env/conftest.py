@@ -118,9 +118,16 @@ class Branches:
         self.test = test.replace("_", "-")[:24]
         self.made: list[tuple[str, dict[str, str]]] = []
 
-    def new(self, env: dict[str, str] | None = None) -> str:
+    def new(self, env: dict[str, str] | None = None, *, claim: bool = True) -> str:
+        """A new branch; with ``claim`` its host-port block is chosen and recorded now, the way its
+        first env.start would, so a test can read its ports before starting it and no other test
+        (another xdist worker) can take them meanwhile. ``claim=False`` leaves the choice to
+        env.start (tests of that choice)."""
+        env = env or base_env()
         name = f"t/{self.test}-{uuid.uuid4().hex[:6]}"
-        self.made.append((name, env or base_env()))
+        self.made.append((name, env))
+        if claim:
+            claim_ports(name, env)
         return name
 
     def cleanup(self) -> None:
@@ -135,6 +142,31 @@ def branches(request: pytest.FixtureRequest, testbed: dict[str, Any]) -> Iterato
         yield made
     finally:
         made.cleanup()
+
+
+def claim_ports(branch: str, env: dict[str, str]) -> int | None:
+    """Record the branch's host-port block with the product's own claim (in the state folder that
+    ``env`` names), so its ports are known, and held against other branches, before it starts."""
+    import docker
+
+    from tasks.core.branch import identity
+    from tasks.core.ports import recorded_block
+    from tasks.core.stack.portclaim import claim_block
+
+    ident = identity(branch, project=settings_for(Path(env["CLIKD_CONFIG"])).project.name)
+    saved = os.environ.get("XDG_STATE_HOME")
+    if "XDG_STATE_HOME" in env:
+        os.environ["XDG_STATE_HOME"] = env["XDG_STATE_HOME"]
+    client = docker.DockerClient(base_url=env["DOCKER_HOST"])
+    try:
+        claim_block(client, ident)
+        return recorded_block(ident)
+    finally:
+        client.close()
+        if saved is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = saved
 
 
 def settings_for(config: Path = TEST_CONFIG) -> Any:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tasks.core.checkpoint import reached
 from tasks.core.errors import ClikdError, Conflict, Unhealthy
 from tasks.core.stack import workers
-from tasks.core.stack.engine import branch_containers, connect, container_name
+from tasks.core.stack.engine import branch_containers, connect, container_name, own_bindings
 from tasks.core.stack.holders import find_holders, published_by_containers
 from tasks.core.stack.model import (
     LABEL_BRANCH,
@@ -122,23 +122,6 @@ def check_ports(
             hint="stop whatever holds the port (for another branch: inv env.stop --branch NAME), then retry",
             details=lines if len(lines) > 1 else [],
         )
-
-
-def own_bindings(client: docker.DockerClient, containers: list[str]) -> dict[int, str]:
-    """host port -> container, from the port bindings these containers were created with (any state)."""
-    from docker.errors import NotFound
-
-    bound: dict[int, str] = {}
-    for name in containers:
-        try:
-            info = client.api.inspect_container(name)
-        except NotFound:
-            continue
-        for binds in ((info.get("HostConfig") or {}).get("PortBindings") or {}).values():
-            for bind in binds or []:
-                if str(bind.get("HostPort") or "").isdigit():
-                    bound[int(bind["HostPort"])] = name
-    return bound
 
 
 def _is_own(holder: Any, own: dict[int, str]) -> bool:

@@ -100,3 +100,20 @@ def branch_containers(client: docker.DockerClient, project: str, branch: str | N
 def container_name(summary: dict[str, Any]) -> str:
     names = summary.get("Names") or [""]
     return str(names[0]).lstrip("/")
+
+
+def own_bindings(client: docker.DockerClient, containers: list[str]) -> dict[int, str]:
+    """host port -> container, from the port bindings these containers were created with (any state)."""
+    from docker.errors import NotFound
+
+    bound: dict[int, str] = {}
+    for name in containers:
+        try:
+            info = client.api.inspect_container(name)
+        except NotFound:
+            continue
+        for binds in ((info.get("HostConfig") or {}).get("PortBindings") or {}).values():
+            for bind in binds or []:
+                if str(bind.get("HostPort") or "").isdigit():
+                    bound[int(bind["HostPort"])] = name
+    return bound

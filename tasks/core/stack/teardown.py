@@ -135,7 +135,7 @@ def stop(  # noqa: PLR0915  (one linear procedure: find, confirm, stop, remove, 
         removed_images = _remove_dev_images(client, project, branch_name, notes)
         from tasks.core.ports import forget_block
 
-        forget_block(session.ident)  # its data is gone: the next start takes its hashed block again
+        forget_block(session.ident)  # its data is gone: the next start chooses a block again
     return StopResult(
         branch=branch_name,
         stopped=sorted(stopped),
