@@ -20,7 +20,9 @@ import pytest
 
 from tests.env.conftest import CLIKD, ROOT, Branches, base_env, clikd, host_port, load_render
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs this module: a test lowers the machine-wide fs.inotify.max_user_watches,
+# which would starve every other watcher running at that moment.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("inotify")]
 
 BASE = "clikd-testbed/base:bookworm-1"
 WEB_IMAGE = "clikd-devtest/web:1"

@@ -13,7 +13,9 @@ import pytest
 
 from tests.env.conftest import CLIKD, ROOT, Branches, base_env, clikd, write_config
 
-pytestmark = pytest.mark.testbed
+# The fault suite runs on one xdist worker, one test after another: its interrupts land at
+# named phases, and it should not share the machine's two cores with itself.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("faults")]
 
 
 def _fault(tmp_path: Path, mode: str, *, timeout: float = 8, after: str = "1") -> dict[str, str]:

@@ -21,7 +21,9 @@ import pytest
 
 from tests.env.conftest import CLIKD, ROOT, TEST_CONFIG, Branches, base_env, clikd, settings_for, write_config
 
-pytestmark = pytest.mark.testbed
+# The fault suite runs on one xdist worker, one test after another: its interrupts land at
+# named phases, and it should not share the machine's two cores with itself.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("faults")]
 
 WAIT = 180  # seconds at most for a marker: only a broken run takes that long
 

@@ -203,7 +203,8 @@ def test_config_flag_chooses_the_clikd_toml_and_beats_clikd_config(tmp_path: Pat
     done = run(CLIKD, "--config", str(other), "config.check", "--json", CLIKD_CONFIG=str(ROOT / "clikd.toml"))
     assert done.returncode == 0, done.stderr
     assert f'"config_file": "{other}"' in done.stdout
-    missing = run(CLIKD, "--config", str(tmp_path / "none.toml"), "config.check")
+    # Wide enough that the path is not folded: under xdist tmp_path is longer than 80 columns.
+    missing = run(CLIKD, "--config", str(tmp_path / "none.toml"), "config.check", COLUMNS="400")
     assert missing.returncode == 3 and "none.toml" in missing.stderr
     # a relative path is taken from where clikd runs
     rel = run(CLIKD, "--config", "elsewhere.toml", "config.check", "--json", cwd=tmp_path)
