@@ -223,7 +223,7 @@ def _cluster(session: Session) -> tuple[Kube, str]:
     return open_cluster(session, name), namespace(session.config.settings, name)
 
 
-@clikd_task(help={"watch": "re-render every 2 seconds until Ctrl+C", "env": ENV_HELP})
+@clikd_task(help={"watch": "re-render every second until Ctrl+C", "env": ENV_HELP})
 def status(c: Context, branch: str = "", watch: bool = False, env: str = "", json: bool = False) -> None:
     """Show the branch's stack: services, databases, git and Docker, with hints for what is unhealthy.
 
@@ -270,8 +270,11 @@ def status(c: Context, branch: str = "", watch: bool = False, env: str = "", jso
 
     try:
         with Live(view_of(take()), console=console.out, auto_refresh=False) as live:
+            shown = time.monotonic()
             while True:
-                time.sleep(2)
+                # frames start a second apart, however long the snapshot took
+                time.sleep(max(0.0, shown + 1.0 - time.monotonic()))
+                shown = time.monotonic()
                 live.update(view_of(take()), refresh=True)
     except KeyboardInterrupt:
         return  # leaving the watch is the normal way to end it

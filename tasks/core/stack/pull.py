@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tasks.core.checkpoint import reached
 from tasks.core.config.schema import Registry
@@ -49,13 +49,39 @@ def split_ref(image: str) -> tuple[str, str]:
     return repo, tag or "latest"
 
 
-def local_image_id(client: docker.DockerClient, image: str) -> str | None:
+def local_image(client: docker.DockerClient, image: str) -> dict[str, Any] | None:
     from docker.errors import ImageNotFound
 
     try:
-        return str(client.api.inspect_image(image)["Id"])
+        found: dict[str, Any] = client.api.inspect_image(image)
     except ImageNotFound:
         return None
+    return found
+
+
+def local_image_id(client: docker.DockerClient, image: str) -> str | None:
+    found = local_image(client, image)
+    return str(found["Id"]) if found else None
+
+
+def registry_has_same(
+    client: docker.DockerClient, image: str, local: dict[str, Any], creds: Credentials | None
+) -> bool:
+    """Whether the registry's manifest for ``image`` is the one the local copy was pulled as.
+
+    The engine asks the registry for the tag's digest only (``GET /distribution/NAME/json``), as a
+    pull would first; when the local image already carries that digest, a pull would end "Image is up
+    to date" after the same round trip plus its stream. Any failure answers False: the pull then
+    runs and reports what went wrong, as before.
+    """
+    repo, _tag = split_ref(image)
+    auth = dict(creds.auth_config) if creds and creds.auth_config else {}
+    try:
+        found = client.api.inspect_distribution(image, auth_config=auth)
+    except Exception:  # the pull that follows says what is wrong, with its hints
+        return False
+    digest = str((found.get("Descriptor") or {}).get("digest") or "")
+    return bool(digest) and f"{repo}@{digest}" in (local.get("RepoDigests") or [])
 
 
 def pull_one(
@@ -139,12 +165,20 @@ def ensure_images(
     ids: dict[str, str] = {}
     to_pull: dict[str, str | None] = {}  # image -> id before the pull
     missing: list[str] = []
+    present = workers.run_all(
+        {image: (lambda image=image: local_image(client, image)) for image in wanted},  # type: ignore[misc]
+        limit=16,
+    )
+    to_check: dict[str, dict[str, Any]] = {}
     for image, policy in wanted.items():
-        have = local_image_id(client, image)
+        local = present[image]
+        have = str(local["Id"]) if local else None
         if have and (no_pull or policy != "always"):
             ids[image] = have
         elif no_pull or policy == "never":
             missing.append(image)
+        elif local is not None:
+            to_check[image] = local
         else:
             to_pull[image] = have
     if missing:
@@ -153,6 +187,24 @@ def ensure_images(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not present locally, and {why}",
             hint="run without --no-pull to fetch images, or build/load them into the engine first",
         )
+    if to_check:
+        same = workers.run_all(
+            {
+                image: (
+                    lambda image=image, local=local: registry_has_same(  # type: ignore[misc]
+                        client, image, local, creds.get(registry_of(image))
+                    )
+                )
+                for image, local in to_check.items()
+            },
+            limit=16,
+        )
+        for image, local in to_check.items():
+            if same[image]:
+                ids[image] = str(local["Id"])
+                on_event(PullEvent(image, f"Status: Image is up to date for {image}", done=True))
+            else:
+                to_pull[image] = str(local["Id"])
     if to_pull:
         pulled = workers.run_all(
             {

@@ -1,9 +1,11 @@
 """env.status: one snapshot of the branch's stack, gathered in parallel.
 
 Per service: container state, a live health probe and its latency, host port, uptime, memory and
-CPU (two one-shot stats samples 0.25 s apart); per database: health, size and the connection string
-with the password hidden; the git branch with its last commit; the Docker engine. Nothing here
-needs the stack to be up: what is missing is reported as such, with a hint.
+CPU (resources.py); per database: health, size, migrations (status_migrations.py), queries per
+second (status_db.py) and the connection string with the password hidden; the git branch with its
+last commit (gitinfo.py); the Docker engine. Nothing here needs the stack to be up: what is missing
+is reported as such, with a hint. The database side runs in a thread of its own beside the Docker
+side, and nothing waits for a rate window when earlier readings are kept (the usual case).
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from urllib.parse import quote
 
 from tasks.core.dev.model import DevMode
 from tasks.core.errors import Unavailable
-from tasks.core.stack import workers
+from tasks.core.stack import gitinfo, status_db, status_migrations, workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.model import (
     LABEL_SERVICE,
     DatabaseStatus,
     EngineStatus,
-    GitStatus,
     ServiceStatus,
     StatusSnapshot,
     StoreMigrations,
 )
-from tasks.core.stack.probes import ProbeResult, run_probe
+from tasks.core.stack.probes import ProbeResult, _resp, run_probe
+from tasks.core.stack.resources import Kept, stats
 from tasks.core.stack.spec import Component, resolve
 from tasks.core.stores import endpoint
 
@@ -40,9 +42,6 @@ if TYPE_CHECKING:
     from tasks.core.branch import BranchIdentity
     from tasks.core.config.schema import Settings
     from tasks.core.session import Session
-    from tasks.core.stack.status_db import Rates, Sampling
-
-CPU_SAMPLE_S = 0.25
 
 
 def _parse_time(text: str) -> dt.datetime | None:
@@ -55,109 +54,36 @@ def _parse_time(text: str) -> dt.datetime | None:
         return None
 
 
-CGROUP = Path("/sys/fs/cgroup")
+def _container(
+    client: docker.DockerClient, cid: str, *, resources: bool, kept: Kept | None
+) -> tuple[dict[str, Any], tuple[int | None, float | None]]:
+    """(inspect, (memory, CPU percent)) of one of the branch's containers."""
+    info: dict[str, Any] = client.api.inspect_container(cid)
+    state = info.get("State") or {}
+    if not resources or state.get("Status") != "running":
+        return info, (None, None)
+    return info, stats(client, cid, str(state.get("StartedAt", "")), kept)
 
 
-def _cgroup_files(cid: str) -> tuple[Path, Path, bool] | None:
-    """(CPU usage file, memory file, is v2) of a container when this machine runs the engine."""
-    v1 = (CGROUP / "cpuacct" / "docker" / cid / "cpuacct.usage", CGROUP / "memory" / "docker" / cid)
-    if v1[0].is_file():
-        return v1[0], v1[1], False
-    scope = CGROUP / "system.slice" / f"docker-{cid}.scope"
-    if (scope / "cpu.stat").is_file():
-        return scope / "cpu.stat", scope, True
-    return None
-
-
-def _cgroup_read(files: tuple[Path, Path, bool]) -> tuple[float, int | None]:
-    """(CPU seconds used so far, memory bytes without the page cache)."""
-    cpu_file, mem_dir, v2 = files
-    if v2:
-        usec = next(
-            int(ln.split()[1]) for ln in cpu_file.read_text().splitlines() if ln.startswith("usage_usec")
-        )
-        used, stat_name, cache_key = usec / 1e6, "memory.current", "inactive_file"
-    else:
-        used, stat_name, cache_key = (
-            int(cpu_file.read_text()) / 1e9,
-            "memory.usage_in_bytes",
-            "total_inactive_file",
-        )
-    try:
-        usage = int((mem_dir / stat_name).read_text())
-        stats = dict(ln.split() for ln in (mem_dir / "memory.stat").read_text().splitlines())
-        memory: int | None = usage - int(stats.get(cache_key, 0))
-    except (OSError, ValueError):
-        memory = None
-    return used, memory
-
-
-def _stats(client: docker.DockerClient, container: str) -> tuple[int | None, float | None]:
-    """(memory bytes, CPU percent over CPU_SAMPLE_S).
-
-    Read from the container's cgroup when the engine runs on this machine (instant); otherwise from
-    two one-shot samples of the stats API (which Engine 20.10 answers only once a second).
-    """
-    files = _cgroup_files(container)
-    if files is not None:
-        try:
-            cpu0, _ = _cgroup_read(files)
-            began = time.monotonic()
-            time.sleep(CPU_SAMPLE_S)
-            cpu1, memory = _cgroup_read(files)
-            return memory, round(100 * (cpu1 - cpu0) / (time.monotonic() - began), 1)
-        except (OSError, ValueError, StopIteration):
-            pass  # fall back to the API
-
-    def sample() -> dict[str, Any]:
-        got: dict[str, Any] = client.api.stats(container, stream=False, one_shot=True)
-        return got
-
-    try:
-        first = sample()
-        time.sleep(CPU_SAMPLE_S)
-        second = sample()
-    except Exception:  # the container went away meanwhile
-        return None, None
-    mem = second.get("memory_stats") or {}
-    usage = mem.get("usage")
-    extra = mem.get("stats") or {}
-    cache = extra.get("inactive_file", extra.get("total_inactive_file", extra.get("cache", 0)))
-    memory = int(usage - cache) if usage is not None else None
-    try:
-        cpu_delta = (
-            second["cpu_stats"]["cpu_usage"]["total_usage"] - first["cpu_stats"]["cpu_usage"]["total_usage"]
-        )
-        sys_delta = second["cpu_stats"]["system_cpu_usage"] - first["cpu_stats"]["system_cpu_usage"]
-        cpus = second["cpu_stats"].get("online_cpus") or 1
-        cpu = round(cpu_delta / sys_delta * cpus * 100, 1) if sys_delta > 0 else 0.0
-    except (KeyError, TypeError):
-        cpu = None
-    return memory, cpu
-
-
-def _git(session: Session, branch: str) -> GitStatus:
-    try:
-        import git
-
-        repo = git.Repo(session.root, search_parent_directories=True)
-        commit = repo.heads[branch].commit if branch in repo.heads else None
-        if commit is None and not repo.head.is_detached and repo.head.is_valid():
-            commit = repo.head.commit if repo.active_branch.name == branch else None
-    except Exception:  # no repository, no such branch: shown as "no commits"
-        return GitStatus(branch, None, None, None)
-    if commit is None:
-        return GitStatus(branch, None, None, None)
-    subject = str(commit.message).strip().splitlines()[0] if commit.message else ""
-    return GitStatus(branch, commit.hexsha[:10], subject[:72], max(0.0, time.time() - commit.committed_date))
+LANGUAGES = ("swift", "kotlin", "typescript", "python")  # the gen core's, in its order
 
 
 def _clients(session: Session) -> dict[str, str]:
-    """Whether each generated API client is current with the spec (from the gen core, when present)."""
+    """Whether each generated API client is current with the spec (from the gen core, when present).
+
+    A client folder without the generator's stamp is "not generated" whatever the spec says, so when
+    no folder has one the gen core (about 60 ms of imports: templates, spec loader) is not loaded.
+    """
     try:
+        from tasks.core.codegen.writer import STAMP
+
+        settings, root = session.config.settings, session.root
+        folders = [Path(getattr(settings.clients, lang).output) for lang in LANGUAGES]
+        if not any((f if f.is_absolute() else root / f).joinpath(STAMP).is_file() for f in folders):
+            return dict.fromkeys(LANGUAGES, "not generated")
         from tasks.core.codegen import clients_current
 
-        found = clients_current(session.config.settings, session.root)
+        found = clients_current(settings, root)
     except Exception:  # the gen core is optional here; a failure only leaves the row out
         return {}
     return {lang: {True: "current", False: "stale", None: "not generated"}[ok] for lang, ok in found.items()}
@@ -210,8 +136,6 @@ def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
 def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
     import socket
 
-    from tasks.core.stack.probes import _resp
-
     ep = endpoint(settings, ident, "keydb")
     with socket.create_connection((ep.host, ep.port), timeout=2) as sock:
         reader = sock.makefile("rb")
@@ -229,7 +153,9 @@ def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
     return f"{keys} keys, {mem} used"
 
 
-def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = None) -> StatusSnapshot:
+def snapshot(
+    session: Session, *, resources: bool = True, rates: status_db.Rates | None = None
+) -> StatusSnapshot:
     began = time.monotonic()
     settings = session.config.settings
     ident = session.ident
@@ -257,15 +183,7 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
         engine = EngineStatus(False, "", "", exc.message, 0)
         summaries = {}
 
-    jobs: dict[str, Any] = {"git": lambda: _git(session, ident.branch), "clients": lambda: _clients(session)}
-    for name in stack.components:
-        summary = summaries.get(name)
-        if client is not None and summary is not None:
-            cid = str(summary["Id"])
-            jobs[f"inspect:{name}"] = lambda cid=cid: client.api.inspect_container(cid)
-            if resources and summary.get("State") == "running":
-                jobs[f"stats:{name}"] = lambda cid=cid: _stats(client, cid)
-    got = workers.run_all(jobs, limit=16)
+    got = _docker_side(session, client, summaries, list(stack.components), resources=resources)
     workers.wait_all([database_job])
     db_side = database_job.result
     assert db_side is not None  # noqa: S101  (wait_all raised otherwise)
@@ -320,8 +238,6 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
             )
     if not engine.reachable:
         hints.insert(0, f"Docker is not reachable ({engine.host}): start the engine")
-    from tasks.core.stack import status_db
-
     activity = status_db.finish(settings, ident, db_side.sampling, rates)
     return StatusSnapshot(
         branch=ident.branch,
@@ -341,30 +257,59 @@ def snapshot(session: Session, *, resources: bool = True, rates: Rates | None = 
     )
 
 
+def _docker_side(
+    session: Session,
+    client: docker.DockerClient | None,
+    summaries: dict[str, Any],
+    names: list[str],
+    *,
+    resources: bool,
+) -> dict[str, Any]:
+    """git, clients, and inspect:<name> / stats:<name> of each container, all in parallel."""
+    jobs: dict[str, Any] = {
+        "git": lambda: gitinfo.status(session.root, session.ident.branch),
+        "clients": lambda: _clients(session),
+    }
+    kept = Kept(session.ident) if resources else None
+    for name in names:
+        summary = summaries.get(name)
+        if client is not None and summary is not None:
+            jobs[f"container:{name}"] = partial(
+                _container, client, str(summary["Id"]), resources=resources, kept=kept
+            )
+    got = workers.run_all(jobs, limit=16)
+    if kept is not None:
+        kept.save()
+    for name in names:
+        found = got.pop(f"container:{name}", None)
+        if found is not None:
+            got[f"inspect:{name}"], got[f"stats:{name}"] = found
+    return got
+
+
 @dataclass
 class _DatabaseSide:
     got: dict[str, Any]  # probe:<name> and size:<name> of each database
     migrations: list[StoreMigrations]
-    sampling: Sampling
+    sampling: status_db.Sampling
 
 
 def _scope(comp: Component) -> str:
     return "database" if comp.kind == "postgres" else ("server" if comp.managed else "shared server")
 
 
-def _database_work(session: Session, components: dict[str, Component], rates: Rates | None) -> _DatabaseSide:
+def _database_work(
+    session: Session, components: dict[str, Component], rates: status_db.Rates | None
+) -> _DatabaseSide:
     """Counters first (when there is an earlier reading to compare with), then every request this
     snapshot sends to the stack (probes of all components, sizes and migrations of the databases),
     then counters again: the stack's traffic between two readings never holds clikd's own."""
-    from tasks.core.stack import status_db
-
     settings, ident = session.config.settings, session.ident
     stores = {name: comp for name, comp in components.items() if comp.role == "database"}
     earlier, stored = status_db.earlier(ident, rates)
     start: dict[str, status_db.Reading] = {}
-    if stored and earlier:  # a run that ended less than the window ago: wait for what is left of it
-        due = max(r.wall for r in earlier.values()) + status_db.QPS_SAMPLE_S
-        time.sleep(min(status_db.QPS_SAMPLE_S, max(0.0, due - time.time())))
+    if stored:  # runs in quick succession: only when no kept sample is old enough yet
+        time.sleep(status_db.wait_s(earlier, time.time()))
     if earlier and stores:
         start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
     probe_jobs: dict[str, Callable[[], ProbeResult]] = {
@@ -375,7 +320,7 @@ def _database_work(session: Session, components: dict[str, Component], rates: Ra
     jobs: dict[str, Any] = {
         f"size:{n}": lambda c=c: _size(settings, ident, c.kind) for n, c in stores.items()
     }
-    jobs["migrations"] = lambda: status_db.migrations(session, set(healthy))
+    jobs["migrations"] = lambda: status_migrations.migrations(session, set(healthy))
     got = workers.run_all(jobs, limit=16)
     scopes = {kind: _scope(comp) for kind, comp in healthy.items()}
     after = status_db.read_all(settings, ident, scopes) if scopes else {}

@@ -1,8 +1,4 @@
-"""env.status, database side: migrations per store and queries per second per database.
-
-Migrations: the same reading as ``db.status`` (files against each store's history), summed up per
-store as "up to date", "N pending", "drift" (an applied file changed or vanished), "failed",
-"not created" or "unreachable".
+"""env.status, database side: queries per second per database (migrations: status_migrations.py).
 
 Queries per second come from each server's own request counter, read twice:
 - Postgres: ``xact_commit + xact_rollback`` of the branch's databases in ``pg_stat_database``
@@ -14,9 +10,9 @@ Queries per second come from each server's own request counter, read twice:
   without that table (ScyllaDB) shows the total as unknown.
 Which window a rate covers (``window_s``), best first:
 - ``--watch``: since the previous frame's last reading, read again before this frame's own queries.
-- one snapshot: since the sample the previous run kept (qps_sample.py), when it is of the same
+- one snapshot: since the newest sample earlier runs kept (qps_sample.py) that is of the same
   servers and ``QPS_SAMPLE_S`` to ``MAX_AGE_S`` old; read at the start of the snapshot: no wait
-  (a run that ended less than ``QPS_SAMPLE_S`` ago is waited for, before the snapshot's queries).
+  (only when every kept sample is younger than ``QPS_SAMPLE_S`` is the oldest waited for).
 - otherwise two readings of its own at least ``QPS_SAMPLE_S`` apart: the first right after the
   snapshot's own database queries (probes, sizes, migrations: they must not count as the stack's
   traffic), the second once the rest of the work (Docker, git, clients) is done and the window has
@@ -34,89 +30,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tasks.core.stack import workers
-from tasks.core.stack.model import DatabaseActivity, StoreMigrations
+from tasks.core.stack import qps_sample, workers
+from tasks.core.stack.model import DatabaseActivity
+from tasks.core.stack.readings import MAX_AGE_S, QPS_SAMPLE_S, Reading
 from tasks.core.stores import endpoint
 
 if TYPE_CHECKING:
     from tasks.core.branch import BranchIdentity
     from tasks.core.config.schema import Settings
-    from tasks.core.session import Session
 
-QPS_SAMPLE_S = 1.0
+__all__ = ["QPS_SAMPLE_S", "Rates", "Reading", "Sampling", "earlier", "finish", "read_all", "wait_s"]
 PG_COUNTER = "xact_commit + xact_rollback"
 KEYDB_COUNTER = "total_commands_processed"
 CQL_COUNTER = "Native-Transport-Requests completed"
 ORDER = ("auth", "main", "scylla", "keydb")  # as db.status lists the stores
 
 
-# ----------------------------------------------------------------------------- migrations
-
-
-def store_kind(store: str) -> str:
-    return "postgres" if store in ("auth", "main") else store
-
-
-def _summary(store: str, found: object) -> StoreMigrations:
-    from tasks.core.db.models import StoreStatus
-
-    assert isinstance(found, StoreStatus)  # noqa: S101  (what migrate.status returns)
-    applied, pending = found.count("applied"), found.count("pending")
-    drift, failed = found.count("drift") + found.count("missing"), found.count("failed")
-    if failed:
-        state = "failed"
-    elif drift:
-        state = "drift"
-    elif not found.exists:
-        state = "not created"
-    elif pending:
-        state = f"{pending} pending"
-    else:
-        state = "up to date"
-    return StoreMigrations(store, found.target, state, applied, pending, drift, failed)
-
-
-def migrations(session: Session, kinds: set[str]) -> list[StoreMigrations]:
-    """Where each store's migrations stand, for the stores on the database kinds given (the healthy ones)."""
-    try:
-        from tasks.core.db import migrate as db_migrate
-        from tasks.core.db import target as db_target
-        from tasks.core.db.files import STORES
-    except ImportError:  # the db package is not part of this installation
-        return []
-    stores = [s for s in STORES if store_kind(s) in kinds]
-    if not stores:
-        return []
-    t = db_target.for_session(session)
-
-    def one(store: str) -> Callable[[], StoreMigrations]:
-        def read() -> StoreMigrations:
-            try:
-                return _summary(store, db_migrate.status(t, [store]).stores[0])
-            except Exception as exc:  # shown per store; the snapshot goes on
-                return StoreMigrations(store, "", "unreachable", error=f"{type(exc).__name__}: {exc}"[:200])
-
-        return read
-
-    got = workers.run_all({s: one(s) for s in stores}, limit=4)
-    return [got[s] for s in stores]
-
-
 # ----------------------------------------------------------------------------- activity
-
-
-@dataclass(frozen=True)
-class Reading:
-    database: str
-    kind: str
-    counter: str
-    scope: str
-    value: int | None
-    at: float
-    own: int = 0  # requests the reading itself adds to the counter
-    error: str = ""
-    wall: float = 0.0  # time.time() of the reading, to compare with another process's sample
-    server: str = ""  # which server (and database) counted: readings of different ones never compare
 
 
 @dataclass
@@ -261,8 +191,6 @@ def rate(prev: Reading | None, cur: Reading, *, stored: bool) -> tuple[float, fl
     ``stored``: ``prev`` comes from another process (qps_sample), so the wall clocks are compared and
     the window must be ``QPS_SAMPLE_S`` to ``MAX_AGE_S`` long; otherwise the monotonic clock.
     """
-    from tasks.core.stack.qps_sample import MAX_AGE_S
-
     if prev is None or prev.value is None or cur.value is None:
         return None
     if (prev.kind, prev.counter, prev.server) != (cur.kind, cur.counter, cur.server) or not cur.server:
@@ -298,20 +226,36 @@ def _activity(cur: Reading, measured: tuple[float, float] | None) -> DatabaseAct
 class Sampling:
     """The readings of one snapshot's database side (see the module's docstring for the order)."""
 
-    earlier: dict[str, Reading]  # the previous --watch frame's, or the previous run's (stored)
+    earlier: list[dict[str, Reading]]  # the previous --watch frame's, or earlier runs' (stored), newest first
     stored: bool
     start: dict[str, Reading]  # at the start of the snapshot, before its own database queries
     after: dict[str, Reading]  # right after them, of the healthy databases
     scopes: dict[str, str]  # the healthy databases' kinds -> "database" | "server" | "shared server"
 
 
-def earlier(ident: BranchIdentity, rates: Rates | None) -> tuple[dict[str, Reading], bool]:
-    """What this snapshot's start reading is compared with: the previous frame, else the kept sample."""
-    from tasks.core.stack import qps_sample
-
+def earlier(ident: BranchIdentity, rates: Rates | None) -> tuple[list[dict[str, Reading]], bool]:
+    """What this snapshot's start reading is compared with: the previous frame, else the kept samples."""
     if rates is not None and rates.last:
-        return rates.last, False
+        return [rates.last], False
     return qps_sample.load(ident), True
+
+
+def wait_s(kept: list[dict[str, Reading]], now: float) -> float:
+    """How long to wait before the start reading: none when a kept sample is old enough already,
+    else until the oldest one is ``QPS_SAMPLE_S`` old (runs in quick succession)."""
+    walls = [r.wall for run in kept for r in run.values()]
+    if not walls or any(now - w >= QPS_SAMPLE_S for w in walls):
+        return 0.0
+    return min(QPS_SAMPLE_S, max(0.0, min(walls) + QPS_SAMPLE_S - now))
+
+
+def _best(kept: list[dict[str, Reading]], cur: Reading, *, stored: bool) -> tuple[float, float] | None:
+    """The rate against the newest earlier reading that compares with ``cur``."""
+    for run in kept:
+        measured = rate(run.get(cur.database), cur, stored=stored)
+        if measured is not None:
+            return measured
+    return None
 
 
 def finish(
@@ -322,8 +266,6 @@ def finish(
     The second reading waits for what is left of ``QPS_SAMPLE_S`` since ``sampling.after``. The last
     readings are kept (for the next ``--watch`` frame and in the branch's sample file).
     """
-    from tasks.core.stack import qps_sample
-
     scopes = sampling.scopes
     if not scopes:  # no healthy database: nothing to read, nothing to wait for
         if rates is not None:
@@ -332,7 +274,7 @@ def finish(
     found: dict[str, DatabaseActivity] = {}
     for name, cur in sampling.start.items():
         if cur.kind in scopes:
-            measured = rate(sampling.earlier.get(name), cur, stored=sampling.stored)
+            measured = _best(sampling.earlier, cur, stored=sampling.stored)
             if measured is not None:
                 found[name] = _activity(cur, measured)
     last = dict(sampling.after)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -13,7 +14,6 @@ from rich.text import Text
 
 from tasks.core import console
 from tasks.core.console import Column
-from tasks.core.stack.logs import LogLine
 from tasks.core.stack.model import (
     ComponentEvent,
     EnvironmentList,
@@ -26,6 +26,9 @@ from tasks.core.stack.model import (
     StopResult,
 )
 from tasks.core.tasking import name_program
+
+if TYPE_CHECKING:
+    from tasks.core.stack.logs import LogLine  # its regexes cost env.start and env.status 14 ms
 
 PHASE_STYLE = {
     "healthy": "green",
