@@ -1,6 +1,7 @@
 """env benchmarks on the test bed: cold start vs docker compose, no-op start, status, logs --follow CPU.
 
     .venv/bin/python -m bench.env.bench_env [--runs 3] [--no-write]
+    .venv/bin/python -m bench.env.bench_env --phases everyday --noop-runs 10   (issue 26: beside compose)
 
 Needs tests/infra/up (engine, registry, Cassandra) and, for the comparison, docker compose v2 as a
 CLI plugin. Debian bookworm only packages compose v1 (1.29, no ``--wait``), so build v2 from its Go
@@ -22,6 +23,7 @@ init script on the compose side. clikd runs with auto_migrate off (compose has n
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -287,7 +289,98 @@ def phase_status(args: argparse.Namespace, results: dict[str, Any]) -> None:
     clikd("env.stop", "--branch", branch, "--purge", "--yes")
 
 
-PHASES = {"cold": phase_cold, "warm": phase_warm, "follow": phase_follow, "status": phase_status}
+def watch_cpu(branch: str, seconds: float) -> dict[str, Any]:
+    """CPU used by ``env.status --watch`` in its steady state, and how far apart its frames come."""
+    import pty
+
+    cmd = [str(CLIKD), "env.status", "--watch", "--branch", branch]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    frames: list[float] = []
+    mark = b"taken"  # the dashboard's last line, once per frame
+    buffer = b""
+    began = time.monotonic()
+    before = None
+    import select
+
+    while time.monotonic() - began < seconds + 3:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                buffer += os.read(leader, 65536)
+            except OSError:
+                break
+            while mark in buffer:
+                buffer = buffer.split(mark, 1)[1]
+                frames.append(time.monotonic())
+        if before is None and time.monotonic() - began >= 3:
+            before = (cpu_seconds(proc.pid), time.monotonic())
+    used = cpu_seconds(proc.pid) - before[0] if before else float("nan")
+    span = time.monotonic() - before[1] if before else float("nan")
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    os.close(leader)
+    steady = [b - a for a, b in itertools.pairwise(frames) if a - began >= 3]
+    return {"cpu_s": used, "seconds": span, "gaps": steady}
+
+
+def phase_everyday(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Issue 26: no-op start and status beside compose on a running stack, in one run, interleaved.
+
+    Both stacks run at once (each on its own ports): clikd's branch bench/o-everyday and compose's
+    project made from the same resolved stack. Each round times, one after the other: ``docker
+    compose up -d --wait`` (nothing to do), ``clikd env.start`` (no-op), ``docker compose ps``,
+    ``clikd env.status``, ``clikd env.status --json``. Warm-up runs first (page cache, kept samples).
+    """
+    compose = compose_available()
+    if compose is None:
+        raise SystemExit("docker compose v2 is needed for --phases everyday (see the module docstring)")
+    branch = "bench/o-everyday"
+    clikd("env.start", "--branch", branch)
+    path = compose_file("bench/o-compose")
+    dc = ["docker", "compose", "-f", str(path)]
+    run([*dc, "up", "-d", "--wait", "--wait-timeout", "300"])
+    names = ("compose_up", "start", "compose_ps", "status", "status_json")
+    ways: dict[str, list[float]] = {k: [] for k in names}
+    inside: dict[str, list[float]] = {"start": [], "status_json": []}
+    for _ in range(2):  # warm-up
+        run([*dc, "up", "-d", "--wait"])
+        clikd("env.start", "--branch", branch)
+        run([*dc, "ps"])
+        clikd("env.status", "--branch", branch)
+    for i in range(args.noop_runs):
+        print(f"everyday round {i + 1}/{args.noop_runs}", file=sys.stderr)
+        ways["compose_up"].append(run([*dc, "up", "-d", "--wait"])[0])
+        took, out = clikd("env.start", "--branch", branch, "--json")
+        ways["start"].append(took)
+        inside["start"].append(float(json.loads(out)["seconds"]))
+        ways["compose_ps"].append(run([*dc, "ps"])[0])
+        ways["status"].append(clikd("env.status", "--branch", branch)[0])
+        took, out = clikd("env.status", "--branch", branch, "--json")
+        ways["status_json"].append(took)
+        inside["status_json"].append(float(json.loads(out)["seconds"]))
+    results["everyday"] = {
+        "compose": compose,
+        "wall": ways,
+        "inside": inside,
+        "watch": watch_cpu(branch, args.watch_seconds),
+        "load": os.getloadavg(),
+    }
+    run([*dc, "down", "-v", "--remove-orphans"], check=False)
+    clikd("env.stop", "--branch", branch, "--purge", "--yes", check=False)
+
+
+PHASES = {
+    "cold": phase_cold,
+    "warm": phase_warm,
+    "follow": phase_follow,
+    "status": phase_status,
+    "everyday": phase_everyday,
+}
 
 
 def main() -> int:
@@ -296,6 +389,7 @@ def main() -> int:
     parser.add_argument("--noop-runs", type=int, default=7)
     parser.add_argument("--follow-seconds", type=float, default=20.0)
     parser.add_argument("--log-rate", type=int, default=200)
+    parser.add_argument("--watch-seconds", type=float, default=20.0)
     parser.add_argument("--phases", default="cold,warm,follow,status", help="which phases to run now")
     parser.add_argument(
         "--baseline", default="", help="another checkout's clikd, for env.status side by side"
@@ -317,7 +411,67 @@ def main() -> int:
     print(json.dumps(results, indent=2))
     if not args.no_write and all(k in results for k in ("cold", "noop", "status", "follow")):
         write(results, args)
+    if not args.no_write and "everyday" in results:
+        write_everyday(results["everyday"], args)
     return 0
+
+
+def write_everyday(e: dict[str, Any], args: argparse.Namespace) -> None:
+    """The side-by-side table, as a block of its own inside the env section (the rest is kept)."""
+    import re
+
+    from bench.record import FILE, machine
+
+    w = e["wall"]
+
+    def cell(key: str) -> str:
+        return f"{median(w[key]):.3f} s"
+
+    def runs(key: str) -> str:
+        return ", ".join(f"{v:.2f}" for v in w[key])
+
+    up, ps = median(w["compose_up"]), median(w["compose_ps"])
+    watch = e["watch"]
+    gaps = watch["gaps"]
+    cpu = 100 * watch["cpu_s"] / watch["seconds"] if watch["seconds"] else float("nan")
+    rows = [
+        "| command (full stack up, nothing to do) | wall median | ratio to compose | runs (s) |",
+        "|---|---:|---:|---|",
+        f"| `docker compose up -d --wait` | {cell('compose_up')} | 1.00x | {runs('compose_up')} |",
+        f"| `clikd env.start` (no-op) | {cell('start')} | {median(w['start']) / up:.2f}x | {runs('start')} |",
+        f"| `docker compose ps` | {cell('compose_ps')} | 1.00x | {runs('compose_ps')} |",
+        f"| `clikd env.status` | {cell('status')} | {median(w['status']) / ps:.2f}x | {runs('status')} |",
+        f"| `clikd env.status --json` | {cell('status_json')} | {median(w['status_json']) / ps:.2f}x "
+        f"| {runs('status_json')} |",
+    ]
+    body = (
+        f"### Everyday commands beside docker compose (issue 26)\n\n"
+        f"`python -m bench.env.bench_env --phases everyday --noop-runs {args.noop_runs}`, "
+        f"{dt_now()} on {machine()}; {e['compose']}. Load average (1 min) at the end: "
+        f"{e['load'][0]:.2f}. Both stacks up at once from the same resolved stack; each round runs the "
+        "five commands one after the other, after two warm-up rounds. The ratios of start and status are "
+        "to `up -d --wait` and `ps` respectively. Inside clikd (the result's own `seconds`): no-op start "
+        f"{median(e['inside']['start']):.3f} s, status {median(e['inside']['status_json']):.3f} s.\n\n"
+        + "\n".join(rows)
+        + f"\n\n`env.status --watch` over {watch['seconds']:.0f} s of its steady state: "
+        f"{watch['cpu_s']:.2f} CPU s ({cpu:.1f}% of one core), {len(gaps)} frames, "
+        f"{max(gaps) if gaps else float('nan'):.2f} s apart at most (median "
+        f"{median(gaps):.2f} s).\n"
+    )
+    text = FILE.read_text(encoding="utf-8")
+    block = f"<!-- env-everyday -->\n{body.strip()}\n<!-- /env-everyday -->"
+    pattern = re.compile(r"<!-- env-everyday -->.*?<!-- /env-everyday -->", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text)
+    else:
+        text = text.replace("<!-- /env -->", block + "\n<!-- /env -->", 1)
+    FILE.write_text(text, encoding="utf-8")
+
+
+def dt_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def write(r: dict[str, Any], args: argparse.Namespace) -> None:
