@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 # A shell that starts pytest in the background without job control (`nohup ... &` in a script)
@@ -10,3 +11,10 @@ import signal
 # installing Python's own handler here gives the children the behaviour of a terminal.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# pytest-xdist workers get COLUMNS=80 and LINES=24 in their environment, and Rich believes those
+# over the pseudo-terminal a test opens with its own size: a 24-line env.status --watch frame is
+# cut, a menu wraps. Tests that want a width set it; everything else sees what a shell would.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)

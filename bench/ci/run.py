@@ -102,10 +102,11 @@ def settle_caches(moved: list[tuple[Path, Path]], passed: bool) -> None:
 
 def one_run(mode: str) -> Result:
     moved = move_caches_aside() if mode == "fresh" else []
-    work = Path(tempfile.mkdtemp(prefix=f"clikd-ci-{mode}-"))
-    clone = work / "clikd"
+    # Beside this checkout, as the CI's own clone is: the tests find the corpus at ../shared.
+    work = Path(tempfile.mkdtemp(prefix=f"clikd-ci-{mode}-", dir=ROOT.parent))
+    clone = work
     run(["git", "clone", "--quiet", str(ROOT), str(clone)])
-    log = work / "ci.log"
+    log = ROOT.parent / f"{work.name}.log"
     print(f"[bench.ci] {mode}: CI=true bash .ci/run in {clone} (log {log})", flush=True)
     began = time.monotonic()
     with log.open("w") as out:
