@@ -61,6 +61,12 @@ def run(args: list[str], cwd: Path | None = None) -> None:
     subprocess.run(args, cwd=cwd, check=True)
 
 
+def is_mount_point(path: Path) -> bool:
+    """os.path.ismount misses a bind mount of a folder of the same filesystem (/var/lib/docker here)."""
+    targets = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
+    return str(path) in targets
+
+
 def move_caches_aside() -> list[tuple[Path, Path]]:
     """Move every cache aside (a mount point, like /var/lib/docker here, empties into a folder of
     its own: a rename cannot leave a mount); returns (where it was, where it is now)."""
@@ -70,7 +76,7 @@ def move_caches_aside() -> list[tuple[Path, Path]]:
     for path in CACHES:
         if not path.exists():
             continue
-        if os.path.ismount(path):
+        if is_mount_point(path):
             aside = path / f"{ASIDE.name}-{stamp}"
             aside.mkdir()
             for child in path.iterdir():
