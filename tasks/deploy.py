@@ -147,7 +147,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
       clikd deploy.production --yes --confirm=production --json
     """
     from tasks.core.deploy import checks as checks_mod
-    from tasks.core.deploy import flow, views
+    from tasks.core.deploy import flow, steps, views
     from tasks.core.errors import ConfirmationRequired
     from tasks.core.prompts import confirm as ask
     from tasks.core.prompts import interactive, type_to_confirm
@@ -177,7 +177,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
         result = flow.deploy(
             session, kube, plan, checks=report, timeout=timeout or None, progress=console.note
         )
-    except flow.ContractFailed as failed:
+    except steps.ContractFailed as failed:
         failed.result = _finish(failed.result, built)
         if not json:  # --json prints the result inside the error document
             console.emit(failed.result)
@@ -240,7 +240,8 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
       inv deploy.rollback --to 7 --yes --confirm=production
       inv deploy.rollback --env staging --yes
     """
-    from tasks.core.deploy import flow, views  # noqa: F401
+    from tasks.core.deploy import flow
+    from tasks.core.deploy import rollback as back
     from tasks.core.deploy.render import Layout, target_for
     from tasks.core.prompts import confirm as ask
     from tasks.core.prompts import type_to_confirm
@@ -248,7 +249,7 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
     session = Session()
     kube = flow.open_cluster(session, env)
     target = target_for(session.config.settings, Layout(session.root), env)
-    chosen, current = flow.rollback_target(kube, target.namespace, to or None)
+    chosen, current = back.rollback_target(kube, target.namespace, to or None)
     if not json:
         console.note(
             f"{env}: revision {current.revision if current else '-'} → back to revision {chosen.revision} "
@@ -259,7 +260,7 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
         type_to_confirm(
             "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
         )
-    result = flow.rollback(
+    result = back.rollback(
         session, kube, env, to=chosen.revision, timeout=timeout or None, progress=console.note
     )
     console.emit(result, as_json=json)

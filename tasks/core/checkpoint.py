@@ -5,8 +5,10 @@ patterns (``fnmatch``, comma-separated: ``create:postgres``, ``start:*``). On re
 phase, clikd appends its pid to ``$CLIKD_TEST_PAUSE_DIR/<phase>.reached`` and waits until
 ``<phase>.go`` exists there, so the test decides what happens next (a signal, another run) without
 any timing. Phases of env.start: ``pull`` (before images are checked), ``pulling`` (in a pull's
-stream), ``network``, ``volumes:<component>``, ``create:<component>``, ``start:<component>``,
-``probe:<component>``, ``migrate``, ``seed``; of db.reset: ``reset:<store>`` (in its workers).
+stream, or on the registry's digest answer for an image that is up to date), ``network``,
+``volumes:<component>``, ``create:<component>``, ``start:<component>``, ``probe:<component>``,
+``migrate``, ``seed``; of db.reset: ``reset:<store>`` (in its workers) and ``template:<role>``
+(the template is there, not yet copied).
 """
 
 from __future__ import annotations

@@ -97,10 +97,13 @@ class Project:
     root: Path
     env: dict[str, str]
 
+    def inv_argv(self) -> list[str]:
+        return [str(INV), "--search-root", str(REPO)]
+
     def inv(
         self, *args: str, branch: str | None = None, timeout: float = 180, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
-        argv = [str(INV), "--search-root", str(REPO), *args]
+        argv = [*self.inv_argv(), *args]
         env = dict(self.env)
         if branch is not None:
             env["CLIKD_BRANCH"] = branch
@@ -124,7 +127,7 @@ class Project:
     def popen(self, *args: str, branch: str) -> subprocess.Popen[str]:
         env = dict(self.env, CLIKD_BRANCH=branch)
         return subprocess.Popen(
-            [str(INV), "--search-root", str(REPO), *args],
+            [*self.inv_argv(), *args],
             cwd=self.root,
             env=env,
             stdout=subprocess.PIPE,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
+from tasks.core.branch import standby_db
 from tasks.core.db import keydb, postgres, scylla
 from tests.db.conftest import Branches, Project
 from tests.db.helpers import cql_count, kv_keys, pg_count, pg_tables
@@ -221,3 +224,48 @@ def test_reset_asks_in_a_terminal(project: Project, branches: Branches) -> None:
             project.target(branch).postgres, project.target(branch).database("auth")
         )
         assert exists == (answer == "y")
+
+
+def test_a_template_collected_by_another_reset_before_the_copy_is_built_again(
+    project: Project, branches: Branches, tmp_path: Path
+) -> None:
+    """Parallel checkouts keep only the newest templates: one may vanish between its build and our copy."""
+    branch = branches.new()
+    project.write(
+        "migrations/postgres/main/20270101000000_race.sql",
+        f"-- run {branches.tag}: a template of this test's own\nCREATE TABLE race_marker (id int);\n",
+    )
+    first = project.inv("db.reset", "--yes", "--json", "--stores", "main", branch=branch)
+    assert first.returncode == 0, first.stderr
+    how = json.loads(first.stdout)["stores"][0]["how"]
+    assert "template built now" in how
+    template = how.split(" of ", 1)[1].split(" ")[0]
+
+    pauses = tmp_path / "pauses"
+    env = dict(project.env, CLIKD_BRANCH=branch, CLIKD_TEST_PAUSE_AT="template:main")
+    env["CLIKD_TEST_PAUSE_DIR"] = str(pauses)
+    run = subprocess.Popen(
+        [*project.inv_argv(), "db.reset", "--yes", "--json", "--stores", "main"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    marker = pauses / "template:main.reached"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # waits for the marker, not for time to pass
+    assert marker.exists(), run.communicate(timeout=30)
+    # what another checkout's _collect does, while this reset holds the template's name only
+    t = project.target(branch)
+    with postgres.admin(t.postgres) as conn:
+        conn.execute(f"ALTER DATABASE {postgres.quote_ident(template)} WITH IS_TEMPLATE false".encode())
+        postgres.drop_database(conn, template)
+        postgres.drop_database(conn, standby_db(t.ident.project, t.database("main")))
+    (pauses / "template:main.go").touch()
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err
+    assert "template built now" in json.loads(out)["stores"][0]["how"]
+    assert "race_marker" in pg_tables(t, "main")
+    assert postgres.database_exists(t.postgres, template)

@@ -25,7 +25,9 @@ from tasks.core.errors import CheckFailed, ExitCode
 from .conftest import KUBECONFIG, REPO, Project, run_inv
 from .test_deploy import SERVICES, deploy, selectors
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
+# controllers and KWOK act on every namespace at once, and production slot switches are timed by them.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 FACTS = json.loads((REPO / "tests" / "infra" / "testbed.json").read_text())
 REGISTRY = FACTS["registry"]
 BASE_IMAGE = FACTS["images"]["base"]

@@ -14,7 +14,9 @@ from tasks.core.errors import ExitCode
 from .conftest import Project
 from .test_build import _env, _inv
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
+# controllers and KWOK act on every namespace at once, and production slot switches are timed by them.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 
 
 def test_each_check_says_what_it_checked_how_long_it_took_and_what_to_do(project: Project) -> None:

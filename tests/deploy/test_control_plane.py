@@ -13,7 +13,9 @@ import pytest
 from tasks.core.deploy import rollout
 from tasks.core.deploy.kube import Kube
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
+# controllers and KWOK act on every namespace at once, and production slot switches are timed by them.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tasks.core.deploy import flow, lock, releases
+from tasks.core.deploy import flow, lock, releases, rollback, slots
 from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import ChecksReport
 from tasks.core.deploy.status import environment_status
@@ -26,7 +26,9 @@ from tasks.core.errors import Conflict, ExitCode, Unhealthy
 
 from .conftest import KUBECONFIG, REPO, Project, run_inv
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
+# controllers and KWOK act on every namespace at once, and production slot switches are timed by them.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 SERVICES = ["auth", "api", "realtime", "media", "studio"]
 NO_CHECKS = ChecksReport([])
 
@@ -136,10 +138,11 @@ def test_production_switches_slots_only_when_healthy_and_rolls_back(
     assert any(s.via == "api-green-preview" and s.ok for s in second.smoke)
 
     # The old slot still runs v1: a rollback is a switch back, after a smoke test of that slot.
-    back = flow.rollback(project.session(), kube, "production")
+    said: list[str] = []
+    back = rollback.rollback(project.session(), kube, "production", progress=said.append)
     assert back.release.rollback_of == 1
-    assert back.switched == "green -> blue"
-    assert "switched the public Services back to slot blue" in back.release.note
+    assert back.switched == "green -> blue", said
+    assert "switched the public Services back to slot blue" in back.release.note, said
     assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
     assert back.release.images["api"] == "ghcr.io/clikd-org/api:v1"
     status = environment_status(project.session(), kube, "production")
@@ -188,8 +191,8 @@ def test_an_idle_slot_past_the_rollback_window_is_scaled_down_and_a_rollback_bri
     second = deploy(project, kube, "production", "v2")
     assert second.switched == "blue -> green"
     deps = deployments(ns)
-    assert flow.IDLE_SINCE in deps["api-blue"]["metadata"]["annotations"]
-    assert flow.IDLE_SINCE not in deps["api-green"]["metadata"].get("annotations", {})
+    assert slots.IDLE_SINCE in deps["api-blue"]["metadata"]["annotations"]
+    assert slots.IDLE_SINCE not in deps["api-green"]["metadata"].get("annotations", {})
 
     # Inside the window (the default, an hour) status leaves the idle slot up.
     assert environment_status(project.session(), kube, "production").scaled_down == []
@@ -203,14 +206,14 @@ def test_an_idle_slot_past_the_rollback_window_is_scaled_down_and_a_rollback_bri
     assert deps["api-green"]["spec"]["replicas"] == 2
 
     # A rollback to the scaled-down slot scales it back up, waits for it, then switches.
-    back = flow.rollback(project.session(rollback_window=1.0), kube, "production")
+    back = rollback.rollback(project.session(rollback_window=1.0), kube, "production")
     assert back.switched == "green -> blue"
     assert sorted(back.scaled_up) == sorted(f"{s}-blue" for s in SERVICES)
     assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
     deps = deployments(ns)
     assert deps["api-blue"]["status"]["availableReplicas"] == 2
-    assert flow.IDLE_SINCE not in deps["api-blue"]["metadata"].get("annotations", {})
-    assert flow.IDLE_SINCE in deps["api-green"]["metadata"]["annotations"]
+    assert slots.IDLE_SINCE not in deps["api-blue"]["metadata"].get("annotations", {})
+    assert slots.IDLE_SINCE in deps["api-green"]["metadata"]["annotations"]
 
     # The next deploy.production starts by scaling down the slot idle past the window (green).
     time.sleep(1.5)
@@ -228,7 +231,7 @@ def test_staging_rollback_reapplies_the_recorded_release(
     ns = project.namespace("staging")
     deploy(project, kube, "staging", "v1")
     deploy(project, kube, "staging", "v2")
-    back = flow.rollback(project.session(), kube, "staging", to=1)
+    back = rollback.rollback(project.session(), kube, "staging", to=1)
     assert back.release.rollback_of == 1
     assert back.release.revision == 3
     for name, dep in deployments(ns).items():

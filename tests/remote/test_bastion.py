@@ -25,6 +25,9 @@ from tests.db.conftest import INFRA, Project, config_text, project, servers  # n
 
 SSHD_FACTS = INFRA / "sshd" / "facts.json"
 
+# One xdist worker runs the tests of the test bed's single sshd bastion: parallel tunnels dropped.
+pytestmark = pytest.mark.xdist_group("sshd")
+
 
 @pytest.fixture(scope="session")
 def bastion() -> dict[str, Any]:

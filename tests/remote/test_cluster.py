@@ -32,7 +32,9 @@ from tests.deploy.conftest import KUBECONFIG, Project
 
 SETTINGS = Settings()  # Deployments made by hand here: no services to read a live slot from
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
+# controllers and KWOK act on every namespace at once, and production slot switches are timed by them.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 FIXTURE_DAY = "2026-01-15T"  # the timestamps of tests/infra/k8s/podlogs/app.log
 FIXTURE = Path(__file__).resolve().parents[1] / "infra" / "k8s" / "podlogs" / "app.log"
 

@@ -20,7 +20,8 @@ import paramiko
 import psycopg
 import pytest
 
-pytestmark = pytest.mark.testbed
+# One xdist worker runs the tests of the test bed's single sshd bastion: parallel tunnels dropped.
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("sshd")]
 
 REPO = Path(__file__).resolve().parents[2]
 SSHD_FACTS = REPO / "tests" / "infra" / "sshd" / "facts.json"

@@ -33,6 +33,7 @@ from tasks.core.db.models import no_progress
 from tasks.core.db.target import Target
 
 KEEP_TEMPLATES = 4  # per role: other checkouts (branches with other migrations) share the server
+TEMPLATE_RACES = 3  # rebuilds of a template that another reset collected before it was copied
 
 
 @dataclass
@@ -133,12 +134,22 @@ def reset_postgres(
     *,
     keep_standby: bool = True,
 ) -> StoreReset:
+    import psycopg
+
     started = time.perf_counter()
-    template, built = ensure_template(t, role, migrations, seed_files)
-    ready = time.perf_counter()
-    how = f"{clone(t, role, template, keep_standby=keep_standby)} {template}" + (
-        " (template built now)" if built else ""
-    )
+    for attempt in range(TEMPLATE_RACES + 1):
+        template, built = ensure_template(t, role, migrations, seed_files)
+        ready = time.perf_counter()
+        reached(f"template:{role}")
+        try:
+            cloned = clone(t, role, template, keep_standby=keep_standby)
+            break
+        except psycopg.errors.InvalidCatalogName:
+            # Another checkout's reset collected this template between our build and our copy
+            # (_collect keeps only the newest few): build it again.
+            if attempt == TEMPLATE_RACES:
+                raise
+    how = f"{cloned} {template}" + (" (template built now)" if built else "")
     done = time.perf_counter()
     return StoreReset(
         role, t.database(role), how, done - started, {"template": ready - started, "clone": done - ready}

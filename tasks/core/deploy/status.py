@@ -6,15 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from tasks.core.deploy import lock, releases
-from tasks.core.deploy.flow import (
-    Plan,
-    Progress,
-    _quiet,
-    active_slot,
-    deploy,
-    make_plan,
-    scale_down_idle,
-)
+from tasks.core.deploy.flow import Plan, Progress, deploy, make_plan, quiet
 from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import (
     ChecksReport,
@@ -24,6 +16,7 @@ from tasks.core.deploy.model import (
     StatusReport,
 )
 from tasks.core.deploy.render import Layout, target_for
+from tasks.core.deploy.slots import active_slot, scale_down_idle
 from tasks.core.session import Session
 
 
@@ -87,7 +80,7 @@ def preview_plan(session: Session, kube: Kube, *, tag: str | None) -> Plan:
 
 
 def preview_deploy(
-    session: Session, kube: Kube, plan: Plan, *, timeout: float | None, progress: Progress = _quiet
+    session: Session, kube: Kube, plan: Plan, *, timeout: float | None, progress: Progress = quiet
 ) -> PreviewResult:
     hours = float(plan.target.ttl_hours or 72)
     expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).replace(microsecond=0)

@@ -262,9 +262,9 @@ def _missing(kube: Kube, namespace: str, environment: str | None) -> Unavailable
 def _active_slot(
     kube: Kube, namespace: str, environment: str, settings: Settings, hints: list[str]
 ) -> str | None:
-    """The slot the public Services select, by deploy's own rule (flow.active_slot)."""
-    from tasks.core.deploy.flow import active_slot
+    """The slot the public Services select, by deploy's own rule (slots.active_slot)."""
     from tasks.core.deploy.model import Target
+    from tasks.core.deploy.slots import active_slot
 
     target = Target(environment, namespace, "blue-green", 0, "", 0)
     try:

@@ -89,11 +89,17 @@ class Tunnels:
         transport = self.connection.transport
         return bool(transport is not None and transport.is_active())
 
-    def broken(self, what: str) -> TunnelBroken:
+    def broken(self, what: str, seen: BaseException | None = None) -> TunnelBroken:
+        transport = self.connection.transport
+        why = transport.get_exception() if transport is not None else None
+        details = [f"the SSH transport: {type(why).__name__}: {why}"] if why else []
+        if seen is not None:
+            details.append(f"the database client: {type(seen).__name__}: {seen}".strip())
         return TunnelBroken(
             f"the SSH connection to {self.bastion} ({self.environment}) dropped during {what}",
             hint="run it again; if it keeps dropping, check the bastion (ssh -v "
             f"-p {self.bastion.port} {self.bastion.user}@{self.bastion.host})",
+            details=details,
         )
 
 
@@ -288,7 +294,7 @@ def forwards(
     except Exception as exc:
         # A database client reports a dropped tunnel as its own connection error; name the real cause.
         if not isinstance(exc, TunnelBroken) and _went_down(tunnels):
-            raise tunnels.broken(what) from exc
+            raise tunnels.broken(what, exc) from exc
         raise
     finally:
         # A forward's thread failing because the connection went is not news after the real error.

@@ -80,6 +80,9 @@ def registry_has_same(
         found = client.api.inspect_distribution(image, auth_config=auth)
     except Exception:  # the pull that follows says what is wrong, with its hints
         return False
+    # The registry has answered: for an image that is up to date this is the pull, and a Ctrl+C
+    # here must behave like one in a pull's stream.
+    reached("pulling")
     digest = str((found.get("Descriptor") or {}).get("digest") or "")
     return bool(digest) and f"{repo}@{digest}" in (local.get("RepoDigests") or [])
 
