@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 # A shell that starts pytest in the background without job control (`nohup ... &` in a script)
 # makes it ignore SIGINT, and every clikd a test starts would inherit that: the Ctrl+C tests would
 # wait for an interrupt that cannot land. A handled signal is reset to the default at exec, so
@@ -18,3 +20,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
     os.environ.pop("LINES", None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests and groups marked ``early`` first: xdist hands out work in collection order."""
+    items.sort(key=lambda item: item.get_closest_marker("early") is None)

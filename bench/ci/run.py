@@ -38,6 +38,7 @@ CACHES = [
     HOME / ".m2",
     HOME / ".npm",
     HOME / ".cache" / "pip",
+    HOME / ".cache" / "uv",
     HOME / ".docker",
     Path("/var/lib/docker"),
 ]

@@ -22,7 +22,7 @@ from tests.env.conftest import CLIKD, ROOT, Branches, base_env, clikd, host_port
 
 # One xdist worker runs this module: a test lowers the machine-wide fs.inotify.max_user_watches,
 # which would starve every other watcher running at that moment.
-pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("inotify")]
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("inotify"), pytest.mark.early]
 
 BASE = "clikd-testbed/base:bookworm-1"
 WEB_IMAGE = "clikd-devtest/web:1"

@@ -15,7 +15,7 @@ from tests.env.conftest import CLIKD, ROOT, Branches, base_env, clikd, write_con
 
 # The fault suite runs on one xdist worker, one test after another: its interrupts land at
 # named phases, and it should not share the machine's two cores with itself.
-pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("faults"), pytest.mark.early]
 
 
 def _fault(tmp_path: Path, mode: str, *, timeout: float = 8, after: str = "1") -> dict[str, str]:

@@ -23,7 +23,7 @@ from tests.env.conftest import CLIKD, ROOT, TEST_CONFIG, Branches, base_env, cli
 
 # The fault suite runs on one xdist worker, one test after another: its interrupts land at
 # named phases, and it should not share the machine's two cores with itself.
-pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("faults"), pytest.mark.early]
 
 WAIT = 180  # seconds at most for a marker: only a broken run takes that long
 

@@ -126,6 +126,7 @@ def test_swift_clients_parse(clients: dict[str, dict[str, Path]]) -> None:
     _gate("swift", gates.swift_parse(list(folders.values())), folders)
 
 
+@pytest.mark.early
 def test_kotlin_clients_compile(clients: dict[str, dict[str, Path]]) -> None:
     folders = clients["kotlin"]
     _gate("kotlin", gates.kotlin_compile(list(folders.values()), timeout=3600), folders)

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from msgspec.structs import replace
 
 from tasks.core.codegen.run import generate
@@ -180,6 +181,7 @@ def python_documents() -> list[Path]:
     return [*corpus_documents(), HOSTILE / "python_names.yaml", HOSTILE / "python_wire.yaml", *torture]
 
 
+@pytest.mark.early
 def test_every_document_gives_a_python_client_that_imports_and_passes_mypy(tmp_path: Path) -> None:
     base = Settings()
     packages: dict[str, Path] = {}
