@@ -1,6 +1,7 @@
 """CI wall time by phase: `.ci/run` on a fresh clone, on a fresh machine and on a warm one.
 
     .venv/bin/python -m bench.ci.run [--mode fresh|warm|both] [--runs N] [--no-write]
+    .venv/bin/python -m bench.ci.run --from-logs ../clikd-ci-fresh-*.log ../clikd-ci-warm-*.log
 
 fresh: the test bed is stopped (tests/infra/down --all), then every cache a fresh machine lacks is
 moved aside (the test bed's state and images, Docker's data, the Go, Maven and npm caches), so the
@@ -170,7 +171,12 @@ def main() -> int:
     parser.add_argument("--mode", choices=["fresh", "warm", "both"], default="both")
     parser.add_argument("--runs", type=int, default=1, help="warm runs (fresh is always one)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--from-logs", nargs="+", type=Path, metavar="LOG", help="table earlier runs' logs instead of running"
+    )
     opts = parser.parse_args()
+    if opts.from_logs:
+        return report([from_log(log) for log in opts.from_logs], write=not opts.no_write)
     if opts.mode in ("fresh", "both") and os.geteuid() != 0:
         print("bench.ci: a fresh run moves /var/lib/docker aside: run it as root", file=sys.stderr)
         return 2
@@ -179,14 +185,31 @@ def main() -> int:
         results.append(one_run("fresh"))
     if opts.mode in ("warm", "both"):
         results += [one_run("warm") for _ in range(opts.runs)]
+    return report(results, write=not opts.no_write)
+
+
+DONE = re.compile(r"^==> done: pytest exit (?P<code>\d+) \((?P<at>\d+)s\)$")
+
+
+def from_log(log: Path) -> Result:
+    """A finished run's Result from its log (mode from the name bench.ci gave it)."""
+    text = log.read_text(errors="replace")
+    mode = "fresh" if "-fresh-" in log.name else "warm"
+    done = [m for line in text.splitlines() if (m := DONE.match(line))]
+    if not done:
+        raise SystemExit(f"bench.ci: {log} did not finish (no '==> done' line)")
+    return parse(mode, int(done[-1]["code"]), float(done[-1]["at"]), text)
+
+
+def report(results: list[Result], *, write: bool) -> int:
     body = (
         "`python -m bench.ci.run`: `CI=true bash .ci/run` on a new clone of HEAD. fresh = test bed "
         "stopped and every cache moved aside (test bed state and images, /var/lib/docker, Go, Maven, "
-        "npm caches); warm = the same with the caches in place. Goals: fresh ≤ 30 min, warm ≤ 12 min.\n\n"
-        + table(results)
+        "npm, pip and uv caches); warm = the same with the caches in place. Goals: fresh ≤ 30 min, "
+        "warm ≤ 12 min.\n\n" + table(results)
     )
     print(body)
-    if not opts.no_write:
+    if write:
         write_section("ci", "CI: `.ci/run` fresh and warm", body)
     return 0 if all(r.code == 0 for r in results) else 1
 

@@ -269,3 +269,30 @@ def test_a_template_collected_by_another_reset_before_the_copy_is_built_again(
     assert "template built now" in json.loads(out)["stores"][0]["how"]
     assert "race_marker" in pg_tables(t, "main")
     assert postgres.database_exists(t.postgres, template)
+
+
+def test_templates_are_collected_least_recently_used_first_and_never_when_just_used(
+    project: Project, branches: Branches
+) -> None:
+    from tasks.core.db import reset
+
+    t = project.target(branches.new())
+    role = f"lru{branches.tag}"  # a role of this test's own: other tests' templates are not counted
+    names = [f"{t.ident.project}_tpl_{role}_{i}" for i in range(7)]
+    now = time.time()
+    used = [now - 3600, now - 5, now - 20, now - 30, now, None, now - 60]
+    q = postgres.quote_ident
+    with postgres.admin(t.postgres) as conn:
+        try:
+            for name, at in zip(names, used, strict=True):
+                postgres.create_database(conn, name)
+                note = "clikd template of x" + ("" if at is None else f"{reset.USED}{at:.0f}")
+                conn.execute(f"COMMENT ON DATABASE {q(name)} IS {postgres.quote_literal(note)}".encode())
+            reset._collect(conn, t, role, keep=names[6])
+            left = {n for n in names if postgres.database_exists(t.postgres, n)}
+            # beyond the kept one and the three most recently used, only those not used within
+            # RECENT_S go: the 30 s old one stays, the hour-old and the never-stamped one do not
+            assert left == {names[6], names[4], names[1], names[2], names[3]}
+        finally:
+            for name in names:
+                postgres.drop_database(conn, name)

@@ -34,6 +34,7 @@ from tasks.core.db.target import Target
 
 KEEP_TEMPLATES = 4  # per role: other checkouts (branches with other migrations) share the server
 TEMPLATE_RACES = 3  # rebuilds of a template that another reset collected before it was copied
+RECENT_S = 900.0  # a template copied this recently is kept beyond KEEP_TEMPLATES
 
 
 @dataclass
@@ -88,9 +89,31 @@ def ensure_template(
             conn.execute(f"ALTER DATABASE {q(build)} RENAME TO {q(name)}".encode())
             conn.execute(f"ALTER DATABASE {q(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false".encode())
             note = f"clikd template of {role}: {len(migrations)} migrations, {len(seed_files)} seed files"
-            conn.execute(f"COMMENT ON DATABASE {q(name)} IS {postgres.quote_literal(note)}".encode())
+            _mark_used(conn, name, note)
             _collect(conn, t, role, keep=name)
     return name, True
+
+
+USED = "; used at "  # the comment's suffix: when a reset last copied the template (epoch seconds)
+
+
+def _mark_used(conn: Any, name: str, note: str | None = None) -> None:
+    """Stamp the template's comment with now, so collection drops the least recently used first."""
+    if note is None:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        note = str(row[0] or "").split(USED)[0] if row else ""
+    q = postgres.quote_ident
+    text = f"{note}{USED}{time.time():.0f}"
+    conn.execute(f"COMMENT ON DATABASE {q(name)} IS {postgres.quote_literal(text)}".encode())
+
+
+def _last_used(comment: str | None) -> float:
+    try:
+        return float(str(comment).rsplit(USED, 1)[1])
+    except (IndexError, ValueError):
+        return 0.0  # built by an older clikd: never stamped
 
 
 def _exists(conn: Any, name: str) -> bool:
@@ -98,13 +121,22 @@ def _exists(conn: Any, name: str) -> bool:
 
 
 def _collect(conn: Any, t: Target, role: str, *, keep: str) -> None:
-    """Drop this role's oldest templates beyond KEEP_TEMPLATES."""
+    """Drop this role's least recently used templates beyond KEEP_TEMPLATES.
+
+    One in use within RECENT_S is never dropped, however many there are: another checkout's reset
+    may be about to copy it (several checkouts, or parallel test workers, share the server).
+    """
     like = f"{t.ident.project}_tpl_{role}_%".replace("_", r"\_").replace(r"\_%", "_%")
     rows = conn.execute(
-        "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s ORDER BY oid DESC",
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE datname LIKE %s AND datname <> %s ORDER BY oid DESC",
         (like, keep),
     ).fetchall()
-    for (name,) in rows[KEEP_TEMPLATES - 1 :]:
+    by_use = sorted(((_last_used(c), n) for n, c in rows), reverse=True)
+    recent = time.time() - RECENT_S
+    for used, name in by_use[KEEP_TEMPLATES - 1 :]:
+        if used >= recent:
+            continue
         q = postgres.quote_ident(name)
         conn.execute(f"ALTER DATABASE {q} WITH IS_TEMPLATE false".encode())
         postgres.drop_database(conn, name)
@@ -120,6 +152,7 @@ def clone(t: Target, role: str, template: str, *, keep_standby: bool = True) -> 
             postgres.drop_database(conn, db)
             postgres.create_database(conn, db, template=template)
             how = "clone of"
+        _mark_used(conn, template)
     if keep_standby:
         # The copy for the next reset is made after this command has answered (see workers.afterwards).
         workers.afterwards(lambda: standby.refill(t.postgres, t.ident.project, db, template))
