@@ -213,14 +213,12 @@ def test_postgres_keeps_its_volume_and_stops_fast_on_sigterm(
         with pg_connect(port) as conn:
             conn.execute("create table kept (v text)")
             conn.execute("insert into kept values ('still here')")
-        started = time.monotonic()
         first.kill(signal="SIGTERM")
-        result = first.wait(timeout=30)
-        stopped_after = time.monotonic() - started
+        # A smart shutdown would wait for the idle session forever: the wait would time out.
+        result = first.wait(timeout=60)
     finally:
         idle.close()
     assert result["StatusCode"] == 0, logs(first)
-    assert stopped_after < 8, f"SIGTERM took {stopped_after:.1f}s"
     assert "fast shutdown request" in logs(first)
 
     # A second container on the same volume skips initdb: the old password and the data are still there.
@@ -399,13 +397,16 @@ def test_service_logs_every_level_and_exits_0_on_sigterm(resources: Any, testbed
         ports=published("8080/tcp"),
     )
     wait_for(lambda: health(service)[0] == 200, timeout=30, what="/health 200", container=service)
-    time.sleep(1.2)  # 20 lines/s: more than one full cycle of the periodic lines
-    started = time.monotonic()
-    service.stop(timeout=10)
-    stopped_after = time.monotonic() - started
+
+    def every_level() -> bool:  # 20 lines/s: a full cycle of the periodic lines has been written
+        lines = [line for line in logs(service).splitlines() if line.startswith("{")]
+        return {json.loads(line)["level"] for line in lines} >= {"debug", "info", "warn", "error"}
+
+    wait_for(every_level, timeout=60, what="a line of every level", container=service)
+    service.stop(timeout=30)
     service.reload()
+    # Exit 0: it stopped on SIGTERM by itself; docker's SIGKILL after the timeout would give 137.
     assert service.attrs["State"]["ExitCode"] == 0
-    assert stopped_after < 3, f"SIGTERM took {stopped_after:.1f}s"
 
     lines = logs(service).splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]
