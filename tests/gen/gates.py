@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.gen import verdicts
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLCHAIN_MANIFESTS = REPO / "tests" / "infra" / "toolchains"
@@ -52,6 +55,8 @@ TS_COMPILER_OPTIONS: dict[str, object] = {
 
 #: JVM options of the one compiler JVM (a large stack for deeply nested generated expressions).
 KOTLIN_JVM_OPTIONS = ["-Xss8m", "-Xmx3g", "-XX:+UseParallelGC", "-Djava.awt.headless=true"]
+#: kotlinc options besides the class path, the plugin and the output folder.
+KOTLIN_COMPILE_OPTIONS = ["-no-stdlib", "-no-reflect", "-jvm-target", "17"]
 #: With the CDS archive: no JVM warnings about classes it could not share in the compiler's output.
 KOTLIN_CDS_LOG = ["-Xlog:disable", "-Xlog:all=error:stderr"]
 
@@ -328,13 +333,31 @@ def _argfile_quote(arg: str) -> str:
 
 
 def _kotlinc(tc: KotlinToolchain, files: list[Path], tmp: Path, timeout: float) -> tuple[int, str]:
+    """One compiler run over ``files``, or the kept pass of an earlier run over the same bytes."""
+    root = Path(os.path.commonpath([f.parent for f in files])) if files else tmp
+    java = shutil.which("java") or "java"
+    tool = [
+        tc.version,
+        os.path.realpath(java),
+        *KOTLIN_JVM_OPTIONS,
+        *KOTLIN_COMPILE_OPTIONS,
+        *(p.name for p in (*tc.compiler, tc.plugin, *tc.libs)),
+    ]
+    digest = verdicts.key("kotlinc", tool, files, root)
+    kept = verdicts.recall("kotlinc", digest)
+    if kept is not None:
+        return 0, kept
+    code, output = _kotlinc_run(tc, files, tmp, timeout)
+    if code == 0:
+        verdicts.keep("kotlinc", digest, output)
+    return code, output
+
+
+def _kotlinc_run(tc: KotlinToolchain, files: list[Path], tmp: Path, timeout: float) -> tuple[int, str]:
     out = Path(tempfile.mkdtemp(prefix="classes-", dir=tmp))
     argfile = out.with_suffix(".args")
     args = [
-        "-no-stdlib",
-        "-no-reflect",
-        "-jvm-target",
-        "17",
+        *KOTLIN_COMPILE_OPTIONS,
         "-cp",
         os.pathsep.join(map(str, tc.libs)),
         f"-Xplugin={tc.plugin}",

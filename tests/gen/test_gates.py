@@ -7,6 +7,7 @@ The samples live in ``tests/gen/gate_samples/<language>/{valid,valid_two,broken}
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,31 @@ def test_missing_toolchain_fails_naming_the_up_script(
     assert isinstance(raised.value, ToolchainMissingError)
     with pytest.raises(ToolchainMissingError, match="tests/infra/toolchains/up kotlin"):
         kotlin_compile([SAMPLES / "kotlin" / "valid"])
+
+
+def test_a_kept_kotlin_pass_is_reused_only_for_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLIKD_GATE_VERDICTS", "on")
+    monkeypatch.setenv("CLIKD_GATE_VERDICTS_DIR", str(tmp_path / "verdicts"))
+    client = tmp_path / "client"
+    shutil.copytree(SAMPLES / "kotlin" / "valid", client)
+
+    first = kotlin_compile([client], confirm=False)
+    assert first.ok, first.output
+    assert "pass kept" not in first.output and "kotlinc exit status 0" in first.output
+    again = kotlin_compile([client], confirm=False)
+    assert again.ok and "pass kept from" in again.output, again.output
+
+    # One byte more is new code: the compiler runs again and its error is this run's own.
+    models = client / "Models.kt"
+    models.write_text(models.read_text() + '\nval broken: Int = "text"\n')
+    changed = kotlin_compile([client], confirm=False)
+    assert "pass kept" not in changed.output
+    assert "type mismatch" in _only_failure(changed, client)
+
+    # Verdicts off: the compiler runs even for bytes that passed before.
+    shutil.copy(SAMPLES / "kotlin" / "valid" / "Models.kt", models)
+    monkeypatch.setenv("CLIKD_GATE_VERDICTS", "off")
+    forced = kotlin_compile([client], confirm=False)
+    assert forced.ok and "pass kept" not in forced.output, forced.output
