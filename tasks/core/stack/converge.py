@@ -140,10 +140,10 @@ def _ensure_network(client: docker.DockerClient, stack: Stack) -> tuple[bool, st
     lock, both create one), and a name matching two networks cannot be used. So after creating,
     every run keeps the oldest of the name and removes the others it sees: all agree on one.
     """
-    from docker.errors import APIError
-
     mine = ""
     if not _networks(client, stack):
+        from docker.errors import APIError  # docker-py is imported only when there is work to do
+
         try:
             created = client.api.create_network(stack.network, driver="bridge", labels=stack.network_labels)
             mine = str(created.get("Id", ""))
@@ -153,8 +153,11 @@ def _ensure_network(client: docker.DockerClient, stack: Stack) -> tuple[bool, st
     found = _networks(client, stack)
     keep = min(found, key=lambda n: (str(n.get("Created", "")), str(n.get("Id", ""))))
 
-    for net in found:
-        if net is not keep:
+    extra = [net for net in found if net is not keep]
+    if extra:
+        from docker.errors import APIError
+
+        for net in extra:
             with contextlib.suppress(APIError):  # already gone, or in use by the racing run: it keeps it
                 client.api.remove_network(net["Id"])
     return bool(mine) and str(keep.get("Id")) == mine, str(keep["Id"])

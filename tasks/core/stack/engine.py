@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tasks.core.errors import Unavailable
 from tasks.core.stack.model import LABEL_BRANCH, LABEL_PROJECT
@@ -45,7 +45,55 @@ def import_docker() -> None:
 
 
 def connect(timeout: int = 60) -> docker.DockerClient:
-    """A client for the engine, or Unavailable naming the socket and the fix."""
+    """A client for the engine, or Unavailable naming the socket and the fix.
+
+    A local engine gets :class:`~tasks.core.stack.engine_api.Engine`, which answers the everyday
+    read calls itself and hands every other call to docker-py, imported on first use.
+    """
+    from tasks.core.stack import engine_api
+
+    path = engine_api.socket_path()
+    if path is None:
+        return _docker_client(timeout)
+    engine = engine_api.Engine(path, timeout, lambda: _docker_client(timeout))
+    try:
+        engine.api.ping()
+    except PermissionError:
+        raise _permission_denied(_where()) from None
+    except FileNotFoundError:
+        raise _not_running(_where()) from None
+    except OSError as exc:
+        raise Unavailable(
+            f"the Docker engine at {_where()} does not answer: {exc}",
+            hint="start the engine (sudo systemctl start docker) and retry",
+        ) from None
+    except Exception as exc:  # an HTTP error answer: docker-py's APIError
+        raise Unavailable(
+            f"the Docker engine at {_where()} does not answer: {_short(str(exc))}",
+            hint="start the engine (sudo systemctl start docker, or open Docker Desktop) and retry",
+        ) from None
+    # Typed as docker-py's client: Engine answers the same calls with the same results and errors.
+    return cast("docker.DockerClient", engine)
+
+
+def _permission_denied(where: str) -> Unavailable:
+    return Unavailable(
+        f"permission denied on the Docker socket ({where})",
+        hint="add yourself to the docker group (sudo usermod -aG docker $USER, then log in "
+        "again) or run with sudo",
+    )
+
+
+def _not_running(where: str) -> Unavailable:
+    return Unavailable(
+        f"Docker is not running: the socket {where} does not exist",
+        hint="start the engine (sudo systemctl start docker, or open Docker Desktop); "
+        "set DOCKER_HOST if it listens elsewhere",
+    )
+
+
+def _docker_client(timeout: int) -> docker.DockerClient:
+    """docker-py's client, checked with a ping; Unavailable when the engine does not answer."""
     import_docker()
     import docker
     from docker.errors import DockerException
@@ -57,17 +105,9 @@ def connect(timeout: int = 60) -> docker.DockerClient:
     except DockerException as exc:
         text = str(exc)
         if "Permission denied" in text or "PermissionError" in text:
-            raise Unavailable(
-                f"permission denied on the Docker socket ({where})",
-                hint="add yourself to the docker group (sudo usermod -aG docker $USER, then log in "
-                "again) or run with sudo",
-            ) from None
+            raise _permission_denied(where) from None
         if "FileNotFoundError" in text or "No such file" in text:
-            raise Unavailable(
-                f"Docker is not running: the socket {where} does not exist",
-                hint="start the engine (sudo systemctl start docker, or open Docker Desktop); "
-                "set DOCKER_HOST if it listens elsewhere",
-            ) from None
+            raise _not_running(where) from None
         raise Unavailable(
             f"the Docker engine at {where} does not answer: {_short(text)}",
             hint="start the engine (sudo systemctl start docker, or open Docker Desktop) and retry",

@@ -18,6 +18,7 @@ from tasks.core.errors import ClikdError, UsageError
 from tasks.core.stack import workers
 from tasks.core.stack.engine import stream_error
 from tasks.core.stack.model import EventSink, PullEvent
+from tasks.core.stack.refs import registry_of, split_ref
 from tasks.core.stack.registry import STANDIN_HINT, Credentials, anonymous_refusal
 
 if TYPE_CHECKING:
@@ -42,20 +43,15 @@ class _Layers:
         return cur, sum(t or 0 for t in self.total.values())
 
 
-def split_ref(image: str) -> tuple[str, str]:
-    from docker.utils import parse_repository_tag
-
-    repo, tag = parse_repository_tag(image)
-    return repo, tag or "latest"
-
-
 def local_image(client: docker.DockerClient, image: str) -> dict[str, Any] | None:
-    from docker.errors import ImageNotFound
-
     try:
         found: dict[str, Any] = client.api.inspect_image(image)
-    except ImageNotFound:
-        return None
+    except Exception as exc:
+        from docker.errors import ImageNotFound  # only now: docker-py stays unloaded on a no-op start
+
+        if isinstance(exc, ImageNotFound):
+            return None
+        raise
     return found
 
 
@@ -163,8 +159,6 @@ def ensure_images(
     "Pulled" counts only images whose local id changed. ``always`` pulls, ``missing`` pulls when
     absent, ``never`` and ``--no-pull`` only look; a missing image is then an error that says so.
     """
-    from tasks.core.stack.registry import registry_of
-
     ids: dict[str, str] = {}
     to_pull: dict[str, str | None] = {}  # image -> id before the pull
     missing: list[str] = []

@@ -50,16 +50,6 @@ class Credentials:
     tried: list[str] = field(default_factory=list)  # "source: outcome", secrets scrubbed
 
 
-def registry_of(image: str) -> str:
-    """The registry host of an image reference (Docker Hub's index for short names)."""
-    from docker.auth import resolve_repository_name
-    from docker.utils import parse_repository_tag
-
-    repo, _tag = parse_repository_tag(image)
-    host, _name = resolve_repository_name(repo)
-    return str(host)
-
-
 def _scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret:
