@@ -16,13 +16,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoke.config import Config
-from invoke.exceptions import Exit, ParseError
-from invoke.parser.argument import Argument
-from invoke.program import Program
+from tasks.core.deferred import defer_invoke_yaml
 
-from tasks import __version__
-from tasks.root import ns
+defer_invoke_yaml()  # before Invoke's first import, which the lines below make
+
+from invoke.config import Config  # noqa: E402
+from invoke.exceptions import Exit, ParseError  # noqa: E402
+from invoke.parser.argument import Argument  # noqa: E402
+from invoke.program import Program  # noqa: E402
+
+from tasks import __version__  # noqa: E402
+from tasks.root import ns  # noqa: E402
 
 # The core options clikd keeps; Invoke's others (--dry, --echo, --pty, --warn-only, --hide,
 # --command-timeout, --write-pyc, --prompt-for-sudo-password, --list-depth) steer shell commands

@@ -8,7 +8,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +27,8 @@ from tasks.core.stack.model import (
 from tasks.core.tasking import name_program
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from tasks.core.stack.logs import LogLine  # its regexes cost env.start and env.status 14 ms
 
 PHASE_STYLE = {
@@ -45,26 +46,36 @@ class LiveReporter:
     """Renders progress events on stderr: a bar per pulled image, a line per component change."""
 
     def __init__(self, *, quiet_phases: tuple[str, ...] = ("pending", "waiting", "kept")) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=28),
-            DownloadColumn(),
-            TextColumn("[dim]{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console.err,
-            transient=True,
-        )
+        # The bars are made on the first pull that takes time: a start that pulls nothing (a no-op,
+        # images up to date) prints its lines without Rich's live display, its thread or its import.
+        self._bars: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
         self.quiet = quiet_phases
 
     def __enter__(self) -> LiveReporter:
-        self.progress.start()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.progress.stop()
+        if self._bars is not None:
+            self._bars.stop()
+
+    def _progress(self) -> Progress:
+        if self._bars is None:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=28),
+                DownloadColumn(),
+                TextColumn("[dim]{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=console.err,
+                transient=True,
+            )
+            self._bars.start()
+        return self._bars
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, PullEvent):
@@ -72,21 +83,29 @@ class LiveReporter:
         elif isinstance(event, ComponentEvent):
             self._component(event)
         elif isinstance(event, StepEvent) and event.done:
-            self.progress.console.print(Text(f"  {event.message}", style="dim"))
+            console.err.print(Text(f"  {event.message}", style="dim"))
 
     def _pull(self, event: PullEvent) -> None:
         task = self.tasks.get(event.image)
+        if task is None and event.done:  # answered at once (up to date, or refused): a line, no bar
+            self._pulled(event)
+            return
+        progress = self._progress()
         if task is None:
-            task = self.progress.add_task(f"pull {event.image}", total=None, status="")
+            task = progress.add_task(f"pull {event.image}", total=None, status="")
             self.tasks[event.image] = task
-        self.progress.update(task, completed=event.current, total=event.total, status=event.status[:40])
+        progress.update(task, completed=event.current, total=event.total, status=event.status[:40])
         if event.done:
-            self.progress.remove_task(task)
-            if event.error:
-                self.progress.console.print(Text(f"✗ pull {event.image}: {event.error}", style="red"))
-            else:
-                line = f"  pulled {event.image} ({pull_outcome(event)})"
-                self.progress.console.print(Text(line, style="dim", no_wrap=True, overflow="ellipsis"))
+            progress.remove_task(task)
+            del self.tasks[event.image]
+            self._pulled(event)
+
+    def _pulled(self, event: PullEvent) -> None:
+        if event.error:
+            console.err.print(Text(f"✗ pull {event.image}: {event.error}", style="red"))
+        else:
+            line = f"  pulled {event.image} ({pull_outcome(event)})"
+            console.err.print(Text(line, style="dim", no_wrap=True, overflow="ellipsis"))
 
     def _component(self, event: ComponentEvent) -> None:
         if event.phase in self.quiet:
@@ -95,7 +114,7 @@ class LiveReporter:
         mark = {"healthy": "✓", "failed": "✗"}.get(event.phase, "•")
         when = f" [{event.seconds:.1f}s]" if event.seconds is not None else ""
         detail = f" ({event.detail})" if event.detail else ""
-        self.progress.console.print(Text(f"{mark} {event.name} {event.phase}{detail}{when}", style=style))
+        console.err.print(Text(f"{mark} {event.name} {event.phase}{detail}{when}", style=style))
 
 
 def pull_outcome(event: PullEvent) -> str:

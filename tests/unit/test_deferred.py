@@ -1,0 +1,31 @@
+"""Invoke's vendored YAML is loaded only when an Invoke-level YAML file is read, and then reads it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CHECK = """
+import sys
+import tasks.program
+from tasks.core.deferred import INVOKE_YAML, _Deferred
+assert isinstance(sys.modules[INVOKE_YAML], _Deferred), "loaded at start-up"
+assert "invoke.vendor.yaml.scanner" not in sys.modules
+
+from tasks.program import ClikdConfig
+config = ClikdConfig(runtime_path=sys.argv[1])
+config.load_runtime()
+assert config.timeouts.command == 42, dict(config)
+assert not isinstance(sys.modules[INVOKE_YAML], _Deferred), "the real module answers now"
+print("ok")
+"""
+
+
+def test_the_yaml_module_loads_on_first_use_and_reads_invoke_config(tmp_path: Path) -> None:
+    runtime = tmp_path / "clikd.yaml"
+    runtime.write_text("timeouts:\n  command: 42\n")
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK, str(runtime)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
