@@ -314,13 +314,19 @@ class Runner:
         self.network_id = ""  # the branch network's id (its name may briefly match two: see _ensure_network)
 
     def run(self) -> list[ComponentResult]:
-        jobs = [workers.start(name, partial(self._component, name)) for name in self.selection.names]
+        ended = threading.Event()  # set by each job as it ends: the loop wakes then, not on a tick
+        jobs = [
+            workers.start(name, partial(self._component, name), notify=ended) for name in self.selection.names
+        ]
         try:
-            while not all(j.done.is_set() for j in jobs):
+            while True:
+                ended.clear()
                 for job in jobs:
                     if job.done.is_set() and job.error is not None and not self.cancel.is_set():
                         self.cancel.set()  # fail fast: stop everything that waits
-                time.sleep(0.05)
+                if all(j.done.is_set() for j in jobs):
+                    break
+                ended.wait(0.1)  # the timeout lets a Ctrl+C land in the main thread
         except KeyboardInterrupt:
             self.cancel.set()
             raise

@@ -15,13 +15,20 @@ T = TypeVar("T")
 
 
 class Job(Generic[T]):
-    def __init__(self, name: str, fn: Callable[[], T], gate: threading.Semaphore | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[[], T],
+        gate: threading.Semaphore | None,
+        notify: threading.Event | None = None,
+    ) -> None:
         self.name = name
         self.result: T | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
         self._fn = fn
         self._gate = gate
+        self._notify = notify
 
     def run(self) -> None:
         try:
@@ -34,10 +41,19 @@ class Job(Generic[T]):
             self.error = exc
         finally:
             self.done.set()
+            if self._notify is not None:
+                self._notify.set()
 
 
-def start(name: str, fn: Callable[[], T], gate: threading.Semaphore | None = None) -> Job[T]:
-    job: Job[T] = Job(name, fn, gate)
+def start(
+    name: str,
+    fn: Callable[[], T],
+    gate: threading.Semaphore | None = None,
+    *,
+    notify: threading.Event | None = None,
+) -> Job[T]:
+    """Run ``fn`` in a daemon thread; ``notify`` (shared by several jobs) is set when it ends."""
+    job: Job[T] = Job(name, fn, gate, notify)
     threading.Thread(target=job.run, name=f"clikd-{name}", daemon=True).start()
     return job
 
