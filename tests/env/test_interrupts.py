@@ -400,7 +400,7 @@ def test_a_port_held_for_the_branchs_own_container_in_any_state_is_no_conflict(b
     it) while docker-proxy already holds its ports: that is the branch's own, not a conflict. A port
     that nothing of the branch binds is still reported."""
     from tasks.core.errors import Conflict
-    from tasks.core.stack.converge import check_ports, read_actual
+    from tasks.core.stack.containers import check_ports, read_actual
     from tasks.core.stack.model import Action
     from tasks.core.stack.spec import resolve
 

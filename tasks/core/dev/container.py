@@ -142,11 +142,11 @@ def dev_component(target: DevTarget) -> Component:
 
 def swap(client: docker.DockerClient, stack: Stack, target: DevTarget, image_id: str) -> str:
     """Replace the service's container by one running ``image_id``; the same name, alias and ports."""
-    from tasks.core.stack.converge import _create, _remove
+    from tasks.core.stack.containers import create, remove
 
     comp = dev_component(target)
-    _remove(client, comp.container)
-    created = _create(client, stack, comp, image_id)
+    remove(client, comp.container)
+    created = create(client, stack, comp, image_id)
     client.api.start(comp.container)
     return created
 
@@ -157,7 +157,7 @@ def restart(client: docker.DockerClient, target: DevTarget) -> None:
 
 def wait_healthy(client: docker.DockerClient, target: DevTarget, *, timeout: float | None = None) -> float:
     """Probe until healthy; the seconds it took. Raises NotHealthy with the container's last log lines."""
-    from tasks.core.stack.converge import last_logs
+    from tasks.core.stack.containers import last_logs
 
     probe = target.component.probe
     began = time.monotonic()
