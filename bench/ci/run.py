@@ -57,6 +57,7 @@ class Result:
     steps: list[tuple[str, float]] = field(default_factory=list)
     parts: list[tuple[str, float]] = field(default_factory=list)
     pytest: str = ""
+    commit: str = "?"
 
 
 def run(args: list[str], cwd: Path | None = None) -> None:
@@ -114,10 +115,15 @@ def one_run(mode: str) -> Result:
     work = Path(tempfile.mkdtemp(prefix=f"clikd-ci-{mode}-", dir=ROOT.parent))
     clone = work
     run(["git", "clone", "--quiet", str(ROOT), str(clone)])
+    commit = subprocess.run(
+        ["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     log = ROOT.parent / f"{work.name}.log"
     print(f"[bench.ci] {mode}: CI=true bash .ci/run in {clone} (log {log})", flush=True)
     began = time.monotonic()
     with log.open("w") as out:
+        out.write(f"[bench.ci] commit {commit}\n")  # HEAD moves on while runs go: each names its own
+        out.flush()
         code = subprocess.run(
             ["bash", ".ci/run"],
             cwd=clone,
@@ -148,6 +154,8 @@ def parse(mode: str, code: int, wall: float, text: str) -> Result:
             result.parts.append((part["name"], float(part["secs"])))
         elif in_summary:
             in_summary = False
+        if line.startswith("[bench.ci] commit "):
+            result.commit = line.split()[-1]
         if tests := PYTEST.match(line):
             result.pytest = f"{tests['summary']} in {float(tests['secs']):.0f} s"
     ends = [at for _name, at in marks[1:]] + [round(wall)]
@@ -156,12 +164,12 @@ def parse(mode: str, code: int, wall: float, text: str) -> Result:
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| run | exit | wall | " + " | ".join(["phases (s)", "test bed parts (s, overlapping)"]) + " |"]
-    rows.append("|---|---:|---:|---|---|")
+    rows = ["| run | commit | exit | wall | phases (s) | test bed parts (s, overlapping) |"]
+    rows.append("|---|---|---:|---:|---|---|")
     for r in results:
         steps = ", ".join(f"{name} {secs:.0f}" for name, secs in r.steps if not name.startswith("done"))
         parts = ", ".join(f"{name} {secs:.1f}" for name, secs in r.parts)
-        rows.append(f"| {r.mode} | {r.code} | {r.wall / 60:.1f} min | {steps} | {parts} |")
+        rows.append(f"| {r.mode} | {r.commit} | {r.code} | {r.wall / 60:.1f} min | {steps} | {parts} |")
     tests = "\n".join(f"- {r.mode}: {r.pytest or 'no pytest summary (see its log)'}" for r in results)
     return "\n".join(rows) + "\n\npytest, by run:\n\n" + tests
 
