@@ -162,6 +162,12 @@ def ensure_images(
     ids: dict[str, str] = {}
     to_pull: dict[str, str | None] = {}  # image -> id before the pull
     missing: list[str] = []
+    # Images pulled "always" are checked against their registry whatever the local copy: log in to
+    # those registries while the local copies are inspected (a failed login is raised where the
+    # credential is used, below, as before).
+    hosts = set() if no_pull else {registry_of(i) for i, policy in wanted.items() if policy == "always"}
+    for host in sorted(hosts):
+        workers.start(f"login-{host}", lambda host=host: creds.get(host))  # type: ignore[misc]
     present = workers.run_all(
         {image: (lambda image=image: local_image(client, image)) for image in wanted},  # type: ignore[misc]
         limit=16,
