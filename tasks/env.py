@@ -272,10 +272,13 @@ def status(c: Context, branch: str = "", watch: bool = False, env: str = "", jso
         with Live(view_of(take()), console=console.out, auto_refresh=False) as live:
             shown = time.monotonic()
             while True:
-                # frames start a second apart, however long the snapshot took
-                time.sleep(max(0.0, shown + 1.0 - time.monotonic()))
-                shown = time.monotonic()
-                live.update(view_of(take()), refresh=True)
+                # The next frame is taken first and drawn on the second: the screen changes a second
+                # apart, however long a snapshot takes (up to a second; a slower one is drawn at once).
+                view = view_of(take())
+                due = shown + 1.0
+                time.sleep(max(0.0, due - time.monotonic()))
+                shown = max(due, time.monotonic())
+                live.update(view, refresh=True)
     except KeyboardInterrupt:
         return  # leaving the watch is the normal way to end it
 

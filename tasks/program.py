@@ -9,16 +9,17 @@ placeholders in help, and ``env.switch TARGET`` as a positional. (The overview a
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from tasks.core.deferred import defer_invoke_yaml
+from tasks.core.deferred import defer_invoke_yaml, defer_unittest_mock
 
-defer_invoke_yaml()  # before Invoke's first import, which the lines below make
+# before Invoke's first import, which the lines below make
+defer_invoke_yaml()
+defer_unittest_mock()
 
 from invoke.config import Config  # noqa: E402
 from invoke.exceptions import Exit, ParseError  # noqa: E402
@@ -219,6 +220,8 @@ class ClikdProgram(Program):
                 kind, pool, where = "task", [*self.collection.task_names, *self.collection.collections], ""
             # What the token begins (a task or flag cut short), else the nearest by spelling.
             close = sorted(c for c in pool if c.startswith(token) and len(token) > 2)[:3]
+            import difflib  # only for a name that matched nothing
+
             close = close or difflib.get_close_matches(token, pool, n=1, cutoff=0.6)
             text = f"{self.binary}: unknown {kind} {token!r}{where}"
             if close:

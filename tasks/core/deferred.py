@@ -7,6 +7,11 @@ configuration (clikd.toml) does not need. A stand-in module takes the vendored m
 is imported under its own name and answers from then on, so a YAML file is read exactly as before.
 (The standard library's ``LazyLoader`` does not fit: Python 3.11's import machinery reads
 ``__spec__`` of the module on ``from .vendor import yaml``, which would load it at once.)
+
+The same goes for ``unittest.mock``, which Invoke imports for its ``MockContext`` (a testing aid) and
+which brings asyncio and ssl with it: about 27 ms. Invoke reads one name of it at import time
+(``from unittest.mock import Mock``), so the stand-in holds a ``Mock`` that loads the real module when
+a MockContext first calls it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 INVOKE_YAML = "invoke.vendor.yaml"
+UNITTEST_MOCK = "unittest.mock"
 
 
 class _Deferred(types.ModuleType):
@@ -33,14 +39,23 @@ class _Deferred(types.ModuleType):
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:  # called only for names the stand-in does not have
+        return getattr(self.real(), name)
+
+    def real(self) -> types.ModuleType:
+        """The real module, imported now if it is not yet; it replaces the stand-in everywhere."""
         with self._lock:
             if sys.modules.get(self.__name__) is self:
                 del sys.modules[self.__name__]
                 real = importlib.import_module(self.__name__)
-                parent = sys.modules.get(self.__name__.rpartition(".")[0])
-                if parent is not None:
-                    setattr(parent, self.__name__.rpartition(".")[2], real)
-        return getattr(sys.modules[self.__name__], name)
+                _bind(self.__name__, real)
+        return sys.modules[self.__name__]
+
+
+def _bind(name: str, module: types.ModuleType) -> None:
+    """``module`` as the attribute of its parent package (what ``import a.b; a.b.x`` reads)."""
+    parent = sys.modules.get(name.rpartition(".")[0])
+    if parent is not None:
+        setattr(parent, name.rpartition(".")[2], module)
 
 
 def defer_invoke_yaml() -> None:
@@ -55,3 +70,22 @@ def defer_invoke_yaml() -> None:
     if spec is None:
         return
     sys.modules[INVOKE_YAML] = _Deferred(spec)
+
+
+def defer_unittest_mock() -> None:
+    """Make ``unittest.mock`` load when first used; nothing when it or Invoke is loaded already."""
+    if "invoke" in sys.modules or UNITTEST_MOCK in sys.modules:
+        return
+    import unittest  # the package alone is light (~4 ms); the import system needs it as the parent
+
+    spec = importlib.machinery.PathFinder.find_spec(UNITTEST_MOCK, list(unittest.__path__))
+    if spec is None:
+        return
+    stand_in = _Deferred(spec)
+
+    def mock(*args: Any, **kwargs: Any) -> Any:
+        return stand_in.real().Mock(*args, **kwargs)
+
+    stand_in.Mock = mock  # type: ignore[attr-defined]  # the one name Invoke reads at import
+    sys.modules[UNITTEST_MOCK] = stand_in
+    _bind(UNITTEST_MOCK, stand_in)

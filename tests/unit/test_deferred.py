@@ -29,3 +29,27 @@ def test_the_yaml_module_loads_on_first_use_and_reads_invoke_config(tmp_path: Pa
         [sys.executable, "-c", CHECK, str(runtime)], capture_output=True, text=True, check=False, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+MOCK_CHECK = """
+import sys
+import tasks.program
+from tasks.core.deferred import UNITTEST_MOCK, _Deferred
+assert isinstance(sys.modules[UNITTEST_MOCK], _Deferred), "loaded at start-up"
+assert "asyncio" not in sys.modules, "unittest.mock's asyncio came along"
+
+from invoke.context import MockContext  # Invoke's testing aid wraps run() in a Mock
+assert MockContext(run={"ls": "a b"}).run("ls").stdout == "a b"
+assert not isinstance(sys.modules[UNITTEST_MOCK], _Deferred), "the real module answers now"
+
+import unittest.mock
+assert unittest.mock.patch is sys.modules[UNITTEST_MOCK].patch
+print("ok")
+"""
+
+
+def test_unittest_mock_loads_when_a_mock_context_first_needs_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", MOCK_CHECK], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr

@@ -145,6 +145,22 @@ class EngineAPI:
         found: dict[str, Any] = self._call("GET", f"/images/{quote(image, safe='/:')}/json")
         return found
 
+    def images(
+        self,
+        name: str | None = None,
+        quiet: bool = False,
+        all: bool = False,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        wanted = dict(filters or {})
+        if name:
+            wanted["reference"] = name
+        params: dict[str, Any] = {"only_ids": int(quiet), "all": int(all)}
+        if wanted:
+            params["filters"] = encode_filters(wanted)
+        found: list[dict[str, Any]] = self._call("GET", "/images/json", params) or []
+        return [image["Id"] for image in found] if quiet else found
+
     def inspect_distribution(self, image: str, auth_config: dict[str, Any] | None = None) -> dict[str, Any]:
         if auth_config is None:  # docker-py's own credential lookup: leave it to docker-py
             return dict(self._full().api.inspect_distribution(image))

@@ -17,6 +17,7 @@ from tasks.core.config.schema import Registry
 from tasks.core.errors import ClikdError, UsageError
 from tasks.core.stack import workers
 from tasks.core.stack.engine import stream_error
+from tasks.core.stack.manifests import manifest_digest
 from tasks.core.stack.model import EventSink, PullEvent
 from tasks.core.stack.refs import registry_of, split_ref
 from tasks.core.stack.registry import STANDIN_HINT, Credentials, anonymous_refusal
@@ -55,6 +56,26 @@ def local_image(client: docker.DockerClient, image: str) -> dict[str, Any] | Non
     return found
 
 
+def local_images(client: docker.DockerClient, images: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The local copy of each image (its Id and RepoDigests), None where the engine has none.
+
+    One list of the engine's images answers for every image named there exactly as clikd.toml names
+    it (one call instead of one inspect each); any other spelling (no tag, ``docker.io/library/``) is
+    inspected by name, which the engine resolves as a pull would. (The list is not filtered by
+    reference: Engine 20.10 leaves RepoDigests out of a filtered list.)
+    """
+    by_name: dict[str, dict[str, Any]] = {}
+    for summary in client.api.images():
+        for name in [*(summary.get("RepoTags") or []), *(summary.get("RepoDigests") or [])]:
+            by_name.setdefault(name, summary)
+    found: dict[str, dict[str, Any] | None] = {image: by_name[image] for image in images if image in by_name}
+    rest = [image for image in images if image not in found]
+    found.update(
+        workers.run_all({image: (lambda image=image: local_image(client, image)) for image in rest}, limit=16)  # type: ignore[misc]
+    )
+    return found
+
+
 def local_image_id(client: docker.DockerClient, image: str) -> str | None:
     found = local_image(client, image)
     return str(found["Id"]) if found else None
@@ -65,21 +86,24 @@ def registry_has_same(
 ) -> bool:
     """Whether the registry's manifest for ``image`` is the one the local copy was pulled as.
 
-    The engine asks the registry for the tag's digest only (``GET /distribution/NAME/json``), as a
-    pull would first; when the local image already carries that digest, a pull would end "Image is up
-    to date" after the same round trip plus its stream. Any failure answers False: the pull then
+    The registry is asked for the tag's digest only (manifests.py, else the engine's
+    ``GET /distribution/NAME/json``), as a pull would first; when the local image already carries
+    that digest, a pull would end "Image is up to date" after the same round trip plus its stream.
+    Any failure answers False: the pull then
     runs and reports what went wrong, as before.
     """
     repo, _tag = split_ref(image)
     auth = dict(creds.auth_config) if creds and creds.auth_config else {}
-    try:
-        found = client.api.inspect_distribution(image, auth_config=auth)
-    except Exception:  # the pull that follows says what is wrong, with its hints
-        return False
+    digest = manifest_digest(image, auth)  # the registry itself, where it can be asked exactly
+    if digest is None:
+        try:
+            found = client.api.inspect_distribution(image, auth_config=auth)
+        except Exception:  # the pull that follows says what is wrong, with its hints
+            return False
+        digest = str((found.get("Descriptor") or {}).get("digest") or "")
     # The registry has answered: for an image that is up to date this is the pull, and a Ctrl+C
     # here must behave like one in a pull's stream.
     reached("pulling")
-    digest = str((found.get("Descriptor") or {}).get("digest") or "")
     return bool(digest) and f"{repo}@{digest}" in (local.get("RepoDigests") or [])
 
 
@@ -168,10 +192,7 @@ def ensure_images(
     hosts = set() if no_pull else {registry_of(i) for i, policy in wanted.items() if policy == "always"}
     for host in sorted(hosts):
         workers.start(f"login-{host}", lambda host=host: creds.get(host))  # type: ignore[misc]
-    present = workers.run_all(
-        {image: (lambda image=image: local_image(client, image)) for image in wanted},  # type: ignore[misc]
-        limit=16,
-    )
+    present = local_images(client, list(wanted))
     to_check: dict[str, dict[str, Any]] = {}
     for image, policy in wanted.items():
         local = present[image]
