@@ -15,7 +15,8 @@ Then it writes the configuration layer that points the stack at those images wit
 ``<config stem>.local.toml`` beside the config in use (``clikd.local.toml`` normally), so the next
 ``env.start`` starts the stand-in stack. No registry is involved: nothing is pulled. Every step
 reports progress through ``on_event``. An image already present is kept when it was built from the
-same recipe files and base (a fingerprint in its labels); ``rebuild`` builds everything again.
+same recipe files and base, the base from the same package list (a fingerprint in its labels);
+``rebuild`` builds everything again.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ if TYPE_CHECKING:
 
 DEFAULT_PREFIX = "clikd-standin"
 MARKER = "# Written by clikd env.standin"
+# python3-grpcio: the reference service's gRPC health (its messages are hand-encoded, no protobuf code)
 BASE_PACKAGES = (
-    "postgresql-15,postgresql-client-15,redis-server,python3,ca-certificates,procps,netbase,"
-    "openjdk-17-jre-headless"
+    "postgresql-15,postgresql-client-15,redis-server,python3,python3-grpcio,ca-certificates,procps,"
+    "netbase,openjdk-17-jre-headless"
 )
 # What a container never reads: docs, man pages, translations, apt lists, the package's own cluster.
 TRIM = (
@@ -180,9 +182,18 @@ RECIPE_FILES: dict[str, tuple[str, ...]] = {
     "service": (
         "tests/infra/images/service",
         "tests/infra/refservice/refservice.py",
+        "tests/infra/refservice/refgrpc.py",
         "codegen/spec/clikd.openapi.yaml",
     ),
 }
+
+
+def base_fingerprint() -> str:
+    """A digest of what the base is made from: a changed package list builds it again."""
+    import hashlib
+
+    made_of = "\0".join(("bookworm", "minbase", BASE_PACKAGES, *TRIM, DEFAULT_PATH))
+    return hashlib.sha256(made_of.encode()).hexdigest()[:16]
 
 
 def fingerprint(root: Path, role: str, base_id: str) -> str:
@@ -305,7 +316,8 @@ class _Builder:
             changes=[
                 "ENV PATH=/usr/lib/postgresql/15/bin:" + DEFAULT_PATH,
                 "ENV LANG=C.UTF-8",
-                f"LABEL dev.clikd.standin.role=base dev.clikd.standin.prefix={repo.split('/')[0]}",
+                f"LABEL dev.clikd.standin.role=base dev.clikd.standin.prefix={repo.split('/')[0]} "
+                f"{RECIPE_LABEL}={self.recipes.get('base', '')}",
                 'CMD ["/bin/bash"]',
             ],
         )
@@ -379,6 +391,7 @@ class _Builder:
         infra = recipes(self.root)
         shutil.copy(infra / "images" / "service" / "Dockerfile", ctx / "Dockerfile")
         shutil.copy(infra / "refservice" / "refservice.py", ctx / "refservice.py")
+        shutil.copy(infra / "refservice" / "refgrpc.py", ctx / "refgrpc.py")
         spec = self.root / "codegen" / "spec" / "clikd.openapi.yaml"
         if spec.is_file():
             import yaml
@@ -520,10 +533,11 @@ def build(
     on_event(StepEvent("engine", f"engine: Docker {version_info.get('Version', '?')}", done=True))
 
     b = _Builder(client, root, cache, images, on_event, options.rebuild)
+    b.recipes = {"base": base_fingerprint()}
     b.step("base", "base", b.base)
     rebuilt_base = b.steps[-1].action == "built"
     base_id = str(client.api.inspect_image(images["base"])["Id"])
-    b.recipes = {role: fingerprint(root, role, base_id) for role in RECIPE_FILES}
+    b.recipes.update({role: fingerprint(root, role, base_id) for role in RECIPE_FILES})
     infra = recipes(root) / "images"
     b.step("postgres", "postgres", lambda: b.build("postgres", infra / "postgres"), force=rebuilt_base)
     b.step("keydb", "keydb", lambda: b.build("keydb", infra / "keydb"), force=rebuilt_base)

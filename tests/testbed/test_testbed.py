@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -349,9 +348,15 @@ def test_service_health_follows_its_databases(resources: Any, testbed: dict[str,
         assert body["checks"][name]["ok"] is True
         assert isinstance(body["checks"][name]["latency_ms"], (int, float))
 
-    with socket.create_connection(("127.0.0.1", host_port(service, "9090/tcp")), timeout=3) as conn:
-        conn.settimeout(3)
-        assert conn.recv(1) == b""  # accepted, then closed by the service
+    # GRPC_PORT serves the standard health protocol (the image has Debian's python3-grpcio)
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{host_port(service, '9090/tcp')}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "api"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
     keydb.stop(timeout=5)
     time.sleep(0.6)  # past the health cache

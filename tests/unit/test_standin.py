@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tasks.core import standin
 from tasks.core.config.loader import load
 from tasks.core.errors import Conflict
 from tasks.core.standin import (
     RECIPE_FILES,
+    base_fingerprint,
     check_layer_is_ours,
     fingerprint,
     layer_path,
@@ -75,3 +77,10 @@ def test_a_recipe_change_changes_only_that_images_fingerprint(tmp_path: Path) ->
 
     rebased = {role: fingerprint(tmp_path, role, "sha256:base2") for role in RECIPE_FILES}
     assert all(rebased[r] != after[r] for r in RECIPE_FILES)
+
+
+def test_the_base_is_built_again_when_its_package_list_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = base_fingerprint()
+    assert "python3-grpcio" in standin.BASE_PACKAGES  # the reference service's gRPC health needs it
+    monkeypatch.setattr(standin, "BASE_PACKAGES", standin.BASE_PACKAGES.replace(",python3-grpcio", ""))
+    assert base_fingerprint() != before

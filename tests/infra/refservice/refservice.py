@@ -6,7 +6,7 @@ test bed's `clikd-testbed/service:1` image and, for debugging, straight from a c
 Environment
     CLIKD_SERVICE        service name reported everywhere (default "service")
     PORT                 HTTP port (default 8080)
-    GRPC_PORT            optional: a TCP port that accepts connections and closes them at once
+    GRPC_PORT            optional: the port of the gRPC health service (below)
     DATABASE_URL         optional postgres://user:pass@host:port/db, checked with `psql -Atc 'select 1'`
     AUTH_DATABASE_URL    optional second Postgres DSN, checked the same way
     REDIS_URL            optional redis://[user:pass@|:pass@]host:port/N, checked with AUTH/SELECT/PING
@@ -18,6 +18,8 @@ Environment
                          always 503) or "slow" (/health is 503 for the first CLIKD_REF_FAIL_AFTER s)
     CLIKD_REF_FAIL_AFTER seconds for the fault modes (default 1)
     CLIKD_REF_OPENAPI    path of the OpenAPI JSON document (default /srv/openapi.json)
+    CLIKD_REF_GRPC       gRPC variant: "serving" (default), "not_serving" (Check and Watch answer
+                         NOT_SERVING, to prove a health probe) or "off" (no gRPC server, as without grpcio)
 
 HTTP
     GET /                  JSON banner
@@ -34,6 +36,12 @@ HTTP
     GET  /users/{userId}   200 User without email; 404 Problem (code not_found)
     GET  /feed             200 FeedPage of 5 items (drop, crew_activity, announcement), cursor/limit; 401
     Problems are served as application/problem+json; any other path is 404.
+
+gRPC (refgrpc.py beside this file, with grpcio: Debian's python3-grpcio in the image)
+    grpc.health.v1.Health on GRPC_PORT: Check and Watch, for the service "" (the whole server) and
+    CLIKD_SERVICE; another name is NOT_FOUND (Watch: SERVICE_UNKNOWN). The messages are encoded by
+    hand, so no protobuf code is needed. Without grpcio importable (or with CLIKD_REF_GRPC=off) GRPC_PORT
+    is a plain TCP listener that accepts connections and closes them at once.
 
 Logging goes to stdout, one flushed line per event: mostly JSON lines
 {"ts": "...Z", "level": "debug|info|warn|error", "service": ..., "msg": ...}, plus, among the periodic lines,
@@ -655,6 +663,7 @@ class App:
         self.service = env.get("CLIKD_SERVICE") or "service"
         self.port = int(env.get("PORT") or 8080)
         self.grpc_port = int(env["GRPC_PORT"]) if env.get("GRPC_PORT") else None
+        self.grpc_mode = (env.get("CLIKD_REF_GRPC") or "serving").strip().lower()
         self.log_rate = float(env.get("CLIKD_REF_LOG_RATE") or 1)
         self.fail_mode = (env.get("CLIKD_REF_FAIL") or "").strip().lower()
         self.fail_after = float(env.get("CLIKD_REF_FAIL_AFTER") or 1)
@@ -812,6 +821,28 @@ def grpc_stub(app: App, listener: socket.socket) -> None:
         conn.close()
 
 
+def start_grpc(app: App) -> Any:
+    """The gRPC health server on GRPC_PORT (refgrpc.py), else the accept-and-close listener."""
+    if app.grpc_port is None:
+        return None
+    server = None
+    if app.grpc_mode != "off":
+        try:
+            import refgrpc  # beside this file
+        except ImportError:
+            refgrpc = None
+        if refgrpc is not None and app.grpc_mode not in refgrpc.MODES:
+            app.log.warn(f"unknown CLIKD_REF_GRPC={app.grpc_mode!r}: serving")
+            app.grpc_mode = "serving"
+        server = refgrpc.serve(app.grpc_port, app.service, app.grpc_mode) if refgrpc is not None else None
+        if server is None:
+            app.log.warn("no gRPC (grpcio or refgrpc.py not importable): GRPC_PORT only accepts connections")
+    if server is None:
+        listener = socket.create_server(("0.0.0.0", app.grpc_port), reuse_port=False)
+        start_thread(grpc_stub, app, listener)
+    return server
+
+
 def start_thread(target: Callable[..., None], *args: Any) -> None:
     threading.Thread(target=target, args=args, daemon=True).start()
 
@@ -836,9 +867,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    if app.grpc_port is not None:
-        listener = socket.create_server(("0.0.0.0", app.grpc_port), reuse_port=False)
-        start_thread(grpc_stub, app, listener)
+    grpc_server = start_grpc(app)
     start_thread(periodic_logs, app)
     if app.fail_mode == "crash":
         start_thread(crash_later, app)
@@ -849,11 +878,14 @@ def main() -> int:
         f"{app.service} listening on :{app.port}",
         port=app.port,
         grpc_port=app.grpc_port,
+        grpc=app.grpc_mode if grpc_server is not None else "tcp listener" if app.grpc_port else None,
         checks=[check.name for check in app.health.checks],
         fail_mode=app.fail_mode or None,
     )
     server.serve_forever(poll_interval=0.2)
     server.server_close()
+    if grpc_server is not None:
+        grpc_server.stop()
     app.log.info("stopped")
     return 0
 
