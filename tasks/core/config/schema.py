@@ -84,6 +84,9 @@ class Health(Section, frozen=True, kw_only=True):
     port: str = "http"  # which of the service's named ports to probe
     interval: PositiveFloat = 0.25  # seconds between probes
     timeout: PositiveFloat = 90.0  # seconds until the service counts as failed
+    # The port named "grpc" must also answer grpc.health.v1 Check with SERVING; false for a gRPC
+    # server that has no health service.
+    grpc: bool = True
 
 
 class Build(Section, frozen=True, kw_only=True):

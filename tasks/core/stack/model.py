@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tasks.core.dev.model import DevMode
+from tasks.core.stack.grpc_health import GrpcHealth
 
 # Labels on every container, network and volume clikd creates.
 LABEL_PROJECT = "dev.clikd.project"
@@ -95,6 +96,7 @@ class ComponentResult:
     host_ports: dict[str, int] = field(default_factory=dict)
     probe_ms: float | None = None
     error: str = ""
+    grpc: GrpcHealth | None = None  # its gRPC health check, for a service with a grpc port
 
 
 @dataclass
@@ -146,6 +148,7 @@ class ServiceStatus:
     memory_bytes: int | None
     cpu_percent: float | None
     detail: str = ""
+    grpc: GrpcHealth | None = None  # its gRPC health check, for a service with a grpc port
 
 
 @dataclass
@@ -222,6 +225,7 @@ class StatusSnapshot:
     migrations: list[StoreMigrations] = field(default_factory=list)
     activity: list[DatabaseActivity] = field(default_factory=list)
     dev: list[DevMode] = field(default_factory=list)  # services running from source (env.dev)
+    grpc: str = ""  # "all serving", "not serving: NAME (why), ...", or "" with no gRPC port
 
 
 # ----------------------------------------------------------------------------- list / prune

@@ -1,7 +1,8 @@
 """Readiness probes run from this machine: an answer to a real request, never just an open port.
 
 HTTP services must answer 2xx on their health path; Postgres must run ``SELECT 1``; KeyDB must
-answer ``PING``; the CQL store must answer ``SELECT release_version FROM system.local``.
+answer ``PING``; the CQL store must answer ``SELECT release_version FROM system.local``. A service
+with a ``grpc`` port must also answer the grpc.health.v1 Check with SERVING (grpc_health.py).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import http.client
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from tasks.core.stack.grpc_health import GrpcHealth
 from tasks.core.stack.spec import Probe
 
 PROBE_TIMEOUT = 2.0  # seconds for one attempt
@@ -18,9 +20,11 @@ PROBE_TIMEOUT = 2.0  # seconds for one attempt
 
 @dataclass(frozen=True)
 class ProbeResult:
-    ok: bool
-    ms: float
+    ok: bool  # the probe of its kind passed and, with a gRPC port, its gRPC health is SERVING
+    ms: float  # the probe of its kind (the gRPC check has its own)
     error: str = ""
+    grpc: GrpcHealth | None = None  # the gRPC health check, when one ran
+    on_grpc: bool = False  # failed on the gRPC check alone: the probe of its kind passed
 
 
 def _http(p: Probe, timeout: float) -> str:
@@ -90,16 +94,38 @@ def _cql(p: Probe, timeout: float) -> str:
 _KINDS = {"http": _http, "tcp": _tcp, "postgres": _postgres, "redis": _redis, "cql": _cql}
 
 
-def run_probe(p: Probe, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
-    """One attempt; never raises for a failed probe (the error text says what happened)."""
+def run_probe(p: Probe, timeout: float = PROBE_TIMEOUT, *, grpc: bool = True) -> ProbeResult:
+    """One attempt, then the gRPC check once it passed (unless ``grpc`` is off); never raises for a
+    failed probe (the error text says what happened)."""
     if p.kind == "none":
-        return ProbeResult(True, 0.0)
-    began = time.perf_counter()
-    try:
-        error = _KINDS[p.kind](p, timeout)
-    except Exception as exc:  # any failure of the peer is a failed probe, described
-        error = _describe(exc)
-    return ProbeResult(not error, (time.perf_counter() - began) * 1000, error)
+        result = ProbeResult(True, 0.0)
+    else:
+        began = time.perf_counter()
+        try:
+            error = _KINDS[p.kind](p, timeout)
+        except Exception as exc:  # any failure of the peer is a failed probe, described
+            error = _describe(exc)
+        result = ProbeResult(not error, (time.perf_counter() - began) * 1000, error)
+    if not grpc or not p.grpc_port or not result.ok:  # a service not up yet: no gRPC call to wait on
+        return result
+    return with_grpc(result, p, run_grpc(p, timeout))
+
+
+def run_grpc(p: Probe, timeout: float = PROBE_TIMEOUT) -> GrpcHealth:
+    """The grpc.health.v1 Check of the probe's gRPC port."""
+    from tasks.core.stack.grpc_health import probe
+
+    return probe(p.host, p.grpc_port, timeout)
+
+
+def with_grpc(result: ProbeResult, p: Probe, health: GrpcHealth | None) -> ProbeResult:
+    """``result`` with the gRPC check: a passing probe fails when gRPC health is not SERVING."""
+    if health is None:
+        return result
+    if health.serving or not result.ok:  # a failing probe keeps its own error; the check is shown
+        return replace(result, grpc=health)
+    error = f"gRPC health ({p.host}:{p.grpc_port}): {health.error}"
+    return ProbeResult(False, result.ms, error, health, on_grpc=True)
 
 
 def _describe(exc: BaseException) -> str:

@@ -36,10 +36,11 @@ class Cancelled(Exception):
 
 
 class ComponentFailed(Exception):
-    def __init__(self, result: ComponentResult, details: list[str]) -> None:
+    def __init__(self, result: ComponentResult, details: list[str], hint: str = "") -> None:
         super().__init__(result.error)
         self.result = result
         self.details = details
+        self.hint = hint
 
 
 class Runner:
@@ -160,6 +161,7 @@ class Runner:
             url=comp.url,
             host_ports={k: h for k, (_c, h) in comp.ports.items()},
             probe_ms=round(probe.ms, 1),
+            grpc=probe.grpc,
         )
 
     def _wait_healthy(self, comp: Component, action: Action) -> ComponentResult:
@@ -193,7 +195,20 @@ class Runner:
 
     def _fail(self, comp: Component, action: Action, why: str, last: ProbeResult | None) -> None:
         target = comp.url + (comp.probe.path if comp.probe.kind == "http" else "")
-        details = [f"last probe ({comp.probe.kind} {target}): {last.error if last else 'none ran'}"]
+        hint = ""
+        if last is not None and last.on_grpc and last.grpc is not None:
+            # its own probe passes: say so, or the HTTP answer in the logs reads like a healthy service
+            why += f": {comp.probe.kind} health passes, gRPC health does not ({last.grpc.error})"
+            details = [
+                f"last probe: {comp.probe.kind} {target} passed; grpc.health.v1 Check of "
+                f"{comp.probe.host}:{comp.probe.grpc_port}: {last.grpc.error}"
+            ]
+            hint = (
+                f"{comp.name}'s gRPC server (port grpc) must answer grpc.health.v1 Check with SERVING; "
+                f"for one without the health service set [services.{comp.name}.health] grpc = false"
+            )
+        else:
+            details = [f"last probe ({comp.probe.kind} {target}): {last.error if last else 'none ran'}"]
         if comp.managed:
             lines = last_logs(self.client, comp.container)
             details.append(f"last {len(lines)} log lines of {comp.container}:")
@@ -208,7 +223,7 @@ class Runner:
             error=f"{comp.name}: {why}",
         )
         self.on_event(ComponentEvent(comp.name, "failed", why, seconds=result.seconds))
-        raise ComponentFailed(result, details)
+        raise ComponentFailed(result, details, hint)
 
     def _provision(self, comp: Component) -> None:
         from tasks.core.stack.provision import ensure
@@ -240,9 +255,12 @@ def _unhealthy(failures: list[ComponentFailed]) -> ClikdError:
             details.append(failure.result.error)
         details.extend(failure.details)
     names = [f.result.name for f in failures]
+    hint = (
+        f"the stack is left as it is for inspection (inv env.logs --service {names[0]}); "
+        "fix the cause and run env.start again"
+    )
     return Unhealthy(
         first.result.error if len(failures) == 1 else f"{', '.join(names)} did not become healthy",
-        hint=f"the stack is left as it is for inspection (inv env.logs --service {names[0]}); "
-        "fix the cause and run env.start again",
+        hint="; ".join(filter(None, [next((f.hint for f in failures if f.hint), ""), hint])),
         details=details,
     )

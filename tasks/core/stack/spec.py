@@ -52,6 +52,7 @@ class Probe:
     timeout: float = 90.0
     user: str = ""
     password: str = ""
+    grpc_port: int = 0  # host port of the service's "grpc" port, probed with grpc.health.v1 (0: none)
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def _service(
             hint=f"use one of {sorted(published) or ['(add ports)']}",
         )
     probe_port = published[health.port][1] if health.port in published else 0
+    grpc_port = published["grpc"][1] if "grpc" in published and health.grpc else 0
     env = render_environment(
         svc.environment, placeholder_values(settings, ident), service=name, where=f"services.{name}"
     )
@@ -286,6 +288,7 @@ def _service(
             path=health.path,
             interval=health.interval,
             timeout=health.timeout,
+            grpc_port=grpc_port,
         ),
         pull=svc.pull,
         labels=labels,

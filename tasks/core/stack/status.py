@@ -1,9 +1,10 @@
 """env.status: one snapshot of the branch's stack, gathered in parallel.
 
-Per service: container state, a live health probe and its latency, host port, uptime, memory and
-CPU (resources.py); per database: health, size, migrations (status_migrations.py), queries per
-second (status_db.py) and the connection string with the password hidden; the git branch with its
-last commit (gitinfo.py); the Docker engine. Nothing here needs the stack to be up: what is missing
+Per service: container state, a live health probe and its latency, the gRPC health of a service
+with a ``grpc`` port (grpc_health.py), host port, uptime, memory and CPU (resources.py); per
+database: health, size, migrations (status_migrations.py), queries per second (status_db.py) and
+the connection string with the password hidden; the git branch with its last commit (gitinfo.py);
+the Docker engine. Nothing here needs the stack to be up: what is missing
 is reported as such, with a hint. The database side runs in a thread of its own beside the Docker
 side, and nothing waits for a rate window when earlier readings are kept (the usual case).
 """
@@ -21,7 +22,7 @@ from urllib.parse import quote
 
 from tasks.core.dev.model import DevMode
 from tasks.core.errors import Unavailable
-from tasks.core.stack import gitinfo, status_db, status_migrations, workers
+from tasks.core.stack import gitinfo, grpc_health, status_db, status_migrations, workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.model import (
     LABEL_SERVICE,
@@ -31,7 +32,7 @@ from tasks.core.stack.model import (
     StatusSnapshot,
     StoreMigrations,
 )
-from tasks.core.stack.probes import ProbeResult, _resp, run_probe
+from tasks.core.stack.probes import ProbeResult, _resp, run_grpc, run_probe, with_grpc
 from tasks.core.stack.resources import Kept, stats
 from tasks.core.stack.spec import Component, resolve
 from tasks.core.stores import endpoint
@@ -162,6 +163,12 @@ def snapshot(
     stack = resolve(settings, ident)
     # the probes and the database side (counters, sizes, migrations) run alongside the Docker side
     database_job = workers.start("databases", lambda: _database_work(session, stack.components, rates))
+    # and so do the gRPC checks (their first one waits for grpc's import, ~70 ms): each is shown
+    # beside its service's own probe, so it runs whatever that one answers
+    grpc_checks: dict[str, Callable[[], grpc_health.GrpcHealth]] = {
+        f"grpc:{n}": partial(run_grpc, c.probe) for n, c in stack.components.items() if c.probe.grpc_port
+    }
+    grpc_job = workers.start("grpc", lambda: workers.run_all(grpc_checks, limit=16)) if grpc_checks else None
     client: docker.DockerClient | None
     try:
         client = connect(timeout=10)
@@ -188,13 +195,16 @@ def snapshot(
     db_side = database_job.result
     assert db_side is not None  # noqa: S101  (wait_all raised otherwise)
     got.update(db_side.got)
+    if grpc_job is not None:
+        workers.wait_all([grpc_job])
+        got.update(grpc_job.result or {})
 
     now = dt.datetime.now(dt.UTC)
     services: list[ServiceStatus] = []
     databases: list[DatabaseStatus] = []
     hints: list[str] = []
     for name, comp in stack.components.items():
-        probe: ProbeResult = got[f"probe:{name}"]
+        probe: ProbeResult = with_grpc(got[f"probe:{name}"], comp.probe, got.get(f"grpc:{name}"))
         inspect = got.get(f"inspect:{name}")
         state, detail = _state(comp, inspect)
         health = "healthy" if probe.ok else ("unhealthy" if state in ("running", "external") else "down")
@@ -220,6 +230,7 @@ def snapshot(
                     memory,
                     cpu,
                     detail or (probe.error if not probe.ok else ""),
+                    grpc=probe.grpc,
                 )
             )
         else:
@@ -254,6 +265,7 @@ def snapshot(
         seconds=round(time.monotonic() - began, 3),
         migrations=db_side.migrations,
         activity=activity,
+        grpc=grpc_health.summary((s.name, s.grpc) for s in services),
     )
 
 
@@ -313,7 +325,7 @@ def _database_work(
     if earlier and stores:
         start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
     probe_jobs: dict[str, Callable[[], ProbeResult]] = {
-        f"probe:{n}": partial(run_probe, c.probe) for n, c in components.items()
+        f"probe:{n}": partial(run_probe, c.probe, grpc=False) for n, c in components.items()
     }
     probes = workers.run_all(probe_jobs, limit=16)
     healthy = {c.kind: c for n, c in stores.items() if probes[f"probe:{n}"].ok}
@@ -355,6 +367,11 @@ def _hint(comp: Component, state: str, probe: ProbeResult, inspect: dict[str, An
         )
     if state == "external":
         return f"{comp.name} ({comp.probe.host}:{comp.probe.port}) does not answer: {probe.error}"
+    if probe.on_grpc and probe.grpc is not None:
+        return (
+            f"{comp.name} answers {comp.probe.kind}, but its gRPC health (port {comp.probe.grpc_port}) does "
+            f"not ({probe.grpc.error}): inv env.logs --service {comp.name} --level warn"
+        )
     return f"{comp.name} is unhealthy ({probe.error}): inv env.logs --service {comp.name} --level warn"
 
 

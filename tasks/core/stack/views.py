@@ -13,6 +13,8 @@ from rich.text import Text
 
 from tasks.core import console
 from tasks.core.console import Column
+from tasks.core.stack import grpc_health
+from tasks.core.stack.grpc_health import GrpcHealth
 from tasks.core.stack.model import (
     ComponentEvent,
     EnvironmentList,
@@ -189,9 +191,28 @@ def _start(result: StartResult) -> RenderableType:
             f"and healthy ({result.seconds:.1f}s)",
             style="bold green",
         )
-    parts: list[RenderableType] = [table, head]
+    parts: list[RenderableType] = [table]
+    grpc = grpc_health.summary((c.name, c.grpc) for c in result.components)
+    if grpc:
+        parts.append(_grpc_line(grpc))
+    parts.append(head)
     parts.extend(Text(f"  {n}", style="dim") for n in result.notes)
     return Group(*parts)
+
+
+def _grpc_line(summary: str) -> Text:
+    """The gRPC health of every service with a grpc port, in one line."""
+    line = Text("gRPC  ", style="bold")
+    line.append(summary, style="green" if summary == "all serving" else "red")
+    return line
+
+
+def _grpc_cell(health: GrpcHealth | None) -> Text:
+    if health is None:
+        return Text("—", style="dim")
+    if health.serving:
+        return Text("serving", style="green")
+    return Text(health.status or "no answer", style="red")
 
 
 @console.renders(StopResult)
@@ -263,6 +284,7 @@ def _status(snap: StatusSnapshot) -> RenderableType:
             Column("service", "name"),
             Column("state", "status"),
             Column("health", "status"),
+            Column("gRPC", "status", drop=8),
             Column("port", "number", drop=3),
             Column("probe", "number", drop=5),
             Column("uptime", "number", drop=4),
@@ -275,6 +297,7 @@ def _status(snap: StatusSnapshot) -> RenderableType:
                 s.name,
                 s.state,
                 _health_text(s.health),
+                _grpc_cell(s.grpc),
                 str(s.host_port or "—"),
                 f"{s.probe_ms:.0f} ms" if s.probe_ms is not None else "—",
                 human_age(s.uptime_s),
@@ -310,7 +333,10 @@ def _status(snap: StatusSnapshot) -> RenderableType:
         ),
         title="databases",
     )
-    parts: list[RenderableType] = [head, services, dbs]
+    parts: list[RenderableType] = [head, services]
+    if snap.grpc:
+        parts.append(_grpc_line(snap.grpc))
+    parts.append(dbs)
     if snap.clients:
         line = Text("clients  ")
         for lang, state in snap.clients.items():
