@@ -12,6 +12,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
+from tasks.core.stack import grpc_health
 from tasks.core.stack.grpc_health import GrpcHealth
 from tasks.core.stack.spec import Probe
 
@@ -95,8 +96,11 @@ _KINDS = {"http": _http, "tcp": _tcp, "postgres": _postgres, "redis": _redis, "c
 
 
 def run_probe(p: Probe, timeout: float = PROBE_TIMEOUT, *, grpc: bool = True) -> ProbeResult:
-    """One attempt, then the gRPC check once it passed (unless ``grpc`` is off); never raises for a
-    failed probe (the error text says what happened)."""
+    """One attempt, then the gRPC check; never raises for a failed probe (its error says why).
+
+    The gRPC check runs once the probe of its kind passed, unless ``grpc`` is off (env.status runs
+    it beside the probe instead, to show both).
+    """
     if p.kind == "none":
         result = ProbeResult(True, 0.0)
     else:
@@ -113,9 +117,7 @@ def run_probe(p: Probe, timeout: float = PROBE_TIMEOUT, *, grpc: bool = True) ->
 
 def run_grpc(p: Probe, timeout: float = PROBE_TIMEOUT) -> GrpcHealth:
     """The grpc.health.v1 Check of the probe's gRPC port."""
-    from tasks.core.stack.grpc_health import probe
-
-    return probe(p.host, p.grpc_port, timeout)
+    return grpc_health.probe(p.host, p.grpc_port, timeout)
 
 
 def with_grpc(result: ProbeResult, p: Probe, health: GrpcHealth | None) -> ProbeResult:
