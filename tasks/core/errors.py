@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 7  # a check found a difference (generated clients, migration drift)
     CONFLICT = 8  # a resource is held by someone else (host port, deploy lock)
     BUSY = 9  # another clikd task is changing this branch right now, and --no-wait was given
+    TESTS_FAILED = 10  # clikd test: a test failed; deploy: no green test record for the commit
     INTERRUPTED = 130  # Ctrl+C
 
 
@@ -100,6 +101,13 @@ class Busy(ClikdError):
 
     exit_code = ExitCode.BUSY
     title = "busy"
+
+
+class TestsFailed(ClikdError):
+    """A test of `clikd test` failed, or a deploy found no green test record for its commit."""
+
+    exit_code = ExitCode.TESTS_FAILED
+    title = "tests failed"
 
 
 class Interrupted(ClikdError):

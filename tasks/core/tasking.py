@@ -64,11 +64,14 @@ METAVARS = {
     "folder": "PATH",
     "from": "BRANCH",
     "grep": "REGEX",
+    "junit": "FILE",
     "level": "LEVEL",
     "name": "TEXT",
     "only": "NAMES",
     "output": "PATH",
     "scylla-empty": "MODE",
+    "seed": "SEED",
+    "skip-tests": "REASON",
     "service": "NAMES",
     "services": "NAMES",
     "since": "AGE",
@@ -123,7 +126,7 @@ def name_program(text: str) -> str:
 
 
 # Counts where 0 means something: `env.logs --follow --tail 0` follows new lines only.
-ZERO_ALLOWED = {"tail"}
+ZERO_ALLOWED = {"tail", "seed"}
 
 
 def check_number(flag: str, value: object) -> None:

@@ -6,7 +6,9 @@ The services, their ports, dependencies and environment stay exactly as clikd.to
 where images come from and where the databases run change:
 - service images come from the test bed's password-protected registry on loopback;
 - Postgres and KeyDB run per branch from the images the test bed built (never pulled);
-- the ScyllaDB role is played by the test bed's Cassandra, shared by branches through keyspace names.
+- the ScyllaDB role is played by the test bed's Cassandra, shared by branches through keyspace names;
+- contract tests (`[services.NAME.test] openapi`) cover the operations the reference service fakes
+  (STANDIN_OPERATIONS; the others answer 404, which the spec does not document).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# The operations of codegen/spec/clikd.openapi.yaml that tests/infra/refservice/refservice.py implements.
+STANDIN_OPERATIONS = ["register", "login", "getCurrentUser", "getUser", "getFeed"]
 
 
 def _value(value: Any) -> str:
@@ -74,6 +78,10 @@ def render(facts: dict[str, Any]) -> dict[str, Any]:
     }
     for name, service in config["services"].items():
         service["image"] = f"{registry['host']}/{registry['namespace']}/{name}:latest"
+        test = service.get("test")
+        if test and test.get("openapi"):
+            wanted = test.get("operations") or STANDIN_OPERATIONS
+            test["operations"] = [op for op in STANDIN_OPERATIONS if op in wanted]
     return config
 
 

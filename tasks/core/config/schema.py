@@ -137,6 +137,49 @@ class Dev(Section, frozen=True, kw_only=True):
                 raise Invalid(f"watch root {root!r} must stay inside the source folder", "watch")
 
 
+CONTRACT_CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance")
+CONTRACT_PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
+
+class ServiceTest(Section, frozen=True, kw_only=True):
+    """What `clikd test` runs for a service: contract tests from the spec, and the service's own suite."""
+
+    # Contract tests (schemathesis): the path on the service's port where it serves its OpenAPI
+    # document; "" = the service serves none and gets no contract tests.
+    openapi: str = ""
+    port: str = "http"  # which of the service's named ports the contract tests call
+    spec: str = ""  # the document the service is tested against; default: [codegen] spec
+    operations: list[str] = field(default_factory=list)  # operationIds to test; default: every one
+    checks: list[str] = field(default_factory=lambda: list(CONTRACT_CHECKS))
+    phases: list[str] = field(default_factory=lambda: list(CONTRACT_PHASES))
+    examples: Annotated[int, Meta(ge=1, le=10000)] = 20  # generated cases per operation (--examples)
+    seed: Annotated[int, Meta(ge=0)] = 1  # Hypothesis seed, so a rerun sends the same requests (--seed)
+    # The service's own suite: an argv, run where `where` says with the branch's URLs in its environment.
+    command: list[str] | None = None
+    name: str = "suite"  # what the suite is called in the results table and the JUnit report
+    where: Literal["container", "host"] = "container"
+    env: dict[str, str] = field(default_factory=dict)  # may use the ${...} placeholders of environment
+    cwd: str = ""  # host suites: the folder to run in, relative to clikd.toml (default: beside it)
+    timeout: PositiveFloat = 600.0  # seconds the suite (or the contract run) may take
+
+    def __post_init__(self) -> None:
+        if self.openapi and not self.openapi.startswith("/"):
+            raise Invalid(
+                f"openapi = {self.openapi!r} must be a path on the service, e.g. /api/openapi.json", "openapi"
+            )
+        _only(
+            self.checks,
+            (*CONTRACT_CHECKS, "content_type_conformance", "response_headers_conformance"),
+            "check",
+            "checks",
+        )
+        _only(self.phases, CONTRACT_PHASES, "phase", "phases")
+        if self.command is not None and not self.command:
+            raise Invalid("command needs at least the program to run", "command")
+        if self.name == "contract":
+            raise Invalid("'contract' is the name of the contract tests; give the suite another name", "name")
+
+
 class Service(Section, frozen=True, kw_only=True):
     image: str
     ports: dict[str, PortNumber] = field(default_factory=dict)
@@ -149,6 +192,7 @@ class Service(Section, frozen=True, kw_only=True):
     enabled: bool = True
     build: Build | None = None
     dev: Dev | None = None  # env.dev: run from source with live update
+    test: ServiceTest | None = None  # clikd test: contract tests and the service's own suite
 
 
 class Database(Section, frozen=True, kw_only=True):

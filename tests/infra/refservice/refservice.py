@@ -18,6 +18,9 @@ Environment
                          always 503) or "slow" (/health is 503 for the first CLIKD_REF_FAIL_AFTER s)
     CLIKD_REF_FAIL_AFTER seconds for the fault modes (default 1)
     CLIKD_REF_OPENAPI    path of the OpenAPI JSON document (default /srv/openapi.json)
+    CLIKD_REF_CONTRACT_BUG  "1": deliberate contract bugs for `clikd test.contract` to catch: GET /users/{userId}
+                         answers 500 for an unknown user (instead of its documented 404), and POST /auth/register's
+                         201 carries expires_in as a string (AuthTokens says integer)
     CLIKD_REF_GRPC       gRPC variant: "serving" (default), "not_serving" (Check and Watch answer
                          NOT_SERVING, to prove a health probe) or "off" (no gRPC server, as without grpcio)
 
@@ -35,7 +38,8 @@ HTTP
     GET  /users/me         200 User with email (Authorization: Bearer <access_token>); 401 Problem
     GET  /users/{userId}   200 User without email; 404 Problem (code not_found)
     GET  /feed             200 FeedPage of 5 items (drop, crew_activity, announcement), cursor/limit; 401
-    Problems are served as application/problem+json; any other path is 404.
+    Problems are served as application/problem+json; any other path is 404. Any other method (PUT, PATCH, DELETE,
+    OPTIONS, TRACE, QUERY, ...) is 405 with an Allow header, as web frameworks answer, not http.server's 501.
 
 gRPC (refgrpc.py beside this file, with grpcio: Debian's python3-grpcio in the image)
     grpc.health.v1.Health on GRPC_PORT: Check and Watch, for the service "" (the whole server) and
@@ -502,9 +506,11 @@ class FakeApi:
         "GET /feed",
     )
     ACCESS_TTL_S = 900
+    PLATFORMS = ("pc", "playstation", "xbox", "switch", "ios", "android")
     FEED_SIZE = 5
 
-    def __init__(self) -> None:
+    def __init__(self, contract_bug: bool = False) -> None:
+        self.contract_bug = contract_bug  # CLIKD_REF_CONTRACT_BUG: see the module docstring
         self._lock = threading.Lock()
         self.users: dict[str, dict[str, Any]] = {}  # id -> User body (with "email")
         self.passwords: dict[str, str] = {}  # email -> password
@@ -537,6 +543,13 @@ class FakeApi:
             errors.append({"field": "/password", "message": "must be at least 8 characters"})
         if not isinstance(handle, str) or not re.fullmatch(r"[a-z0-9_]{3,20}", handle):
             errors.append({"field": "/handle", "message": "must match ^[a-z0-9_]{3,20}$"})
+        if body.get("display_name") is not None and not isinstance(body.get("display_name"), str):
+            errors.append({"field": "/display_name", "message": "must be a string"})
+        platforms = body.get("platforms")
+        if platforms is not None and (
+            not isinstance(platforms, list) or any(p not in self.PLATFORMS for p in platforms)
+        ):
+            errors.append({"field": "/platforms", "message": f"must be a list of {', '.join(self.PLATFORMS)}"})
         if errors:
             raise ApiError(
                 422, "validation_failed", "Validation failed", "The request body is invalid.", errors=errors
@@ -551,20 +564,23 @@ class FakeApi:
                 "email": email,
                 "role": "player",
                 "avatar_url": None,
-                "platforms": [p for p in body.get("platforms") or [] if isinstance(p, str)],
+                "platforms": list(platforms or []),
                 "created_at": iso_now(),
                 "settings": {},
                 "coins": 0,
             }
             self.users[user["id"]] = user
             self.passwords[email] = password
-        return self.issue_tokens(user)
+        tokens = self.issue_tokens(user)
+        if self.contract_bug:
+            tokens["expires_in"] = str(tokens["expires_in"])  # deliberate: AuthTokens.expires_in is an integer
+        return tokens
 
     def login(self, body: Any) -> dict[str, Any]:
         email = body.get("email") if isinstance(body, dict) else None
         password = body.get("password") if isinstance(body, dict) else None
         with self._lock:
-            if email is None or self.passwords.get(email) != password:
+            if not isinstance(email, str) or not isinstance(password, str) or self.passwords.get(email) != password:
                 raise ApiError(401, "invalid_credentials", "Unauthorized", "Wrong email or password.")
             user = next(u for u in self.users.values() if u["email"] == email)
         return self.issue_tokens(user)
@@ -592,6 +608,8 @@ class FakeApi:
     def public_user(self, user_id: str) -> dict[str, Any]:
         user = self.users.get(user_id.lower())
         if user is None:
+            if self.contract_bug:  # deliberate: the documented answer is 404 Problem
+                raise ApiError(500, "internal", "Internal Server Error", f"lookup of {user_id} failed")
             raise ApiError(404, "not_found", "Not Found", f"No user {user_id}.")
         return {key: value for key, value in user.items() if key != "email"}
 
@@ -671,7 +689,7 @@ class App:
         self.log = Logger(self.service)
         self.stopping = threading.Event()
         self.health = Health(self.service, checks_from_env(env), self.fail_mode, self.fail_after)
-        self.api = FakeApi()
+        self.api = FakeApi(contract_bug=(env.get("CLIKD_REF_CONTRACT_BUG") or "") not in ("", "0"))
 
     def banner(self) -> dict[str, Any]:
         return {
@@ -686,6 +704,9 @@ class App:
 class Handler(BaseHTTPRequestHandler):
     server_version = "clikd-refservice/" + VERSION
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: headers and body go out as two writes, and on a kept-alive connection Nagle held the body
+    # back until the client's delayed ACK of the headers (40 ms per request).
+    disable_nagle_algorithm = True
     app: App  # set on the subclass made by serve()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
@@ -696,6 +717,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._handle(send_body=True)
+
+    def _not_allowed(self) -> None:
+        """405 for the methods the fake serves on no path (http.server alone would answer 501)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        started = time.monotonic()
+        payload = json.dumps({"error": "method not allowed", "method": self.command}).encode() + b"\n"
+        self._status = 405
+        self.send_response(405)
+        self.send_header("Allow", "GET, HEAD, POST")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        self._status_logged(started)
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD>; every method without one (PUT, DELETE, TRACE, QUERY...) is a 405.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
 
     def _handle(self, send_body: bool) -> None:
         started = time.monotonic()
