@@ -324,16 +324,24 @@ def _database_work(
         time.sleep(status_db.wait_s(earlier, time.time()))
     if earlier and stores:
         start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
-    probe_jobs: dict[str, Callable[[], ProbeResult]] = {
-        f"probe:{n}": partial(run_probe, c.probe, grpc=False) for n, c in components.items()
-    }
-    probes = workers.run_all(probe_jobs, limit=16)
+    # The services' probes run while the databases are probed, then sized and asked for their
+    # migrations (only the healthy ones): all of it between the two readings.
+    service_probes = [
+        workers.start(f"probe:{n}", partial(run_probe, c.probe, grpc=False))
+        for n, c in components.items()
+        if n not in stores
+    ]
+    probes: dict[str, ProbeResult] = workers.run_all(
+        {f"probe:{n}": partial(run_probe, c.probe, grpc=False) for n, c in stores.items()}, limit=16
+    )
     healthy = {c.kind: c for n, c in stores.items() if probes[f"probe:{n}"].ok}
     jobs: dict[str, Any] = {
         f"size:{n}": lambda c=c: _size(settings, ident, c.kind) for n, c in stores.items()
     }
     jobs["migrations"] = lambda: status_migrations.migrations(session, set(healthy))
     got = workers.run_all(jobs, limit=16)
+    workers.wait_all(service_probes)
+    probes.update({job.name: job.result for job in service_probes if job.result is not None})
     scopes = {kind: _scope(comp) for kind, comp in healthy.items()}
     after = status_db.read_all(settings, ident, scopes) if scopes else {}
     return _DatabaseSide(
