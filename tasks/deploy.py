@@ -21,6 +21,12 @@ TAG_HELP = (
     "([services.*.build]), the tag they are pushed under, and the others keep their configured image"
 )
 FORCE_HELP = "deploy even when pre-deployment checks fail (recorded in the release)"
+PRODUCTION_FORCE_HELP = (
+    "deploy even when pre-deployment checks fail or the commit has no green tests (recorded in the release)"
+)
+SKIP_TESTS_HELP = (
+    "deploy without a green clikd test record for the commit; the reason goes into the release record"
+)
 NO_BUILD_HELP = (
     "do not build the services that have [services.*.build]: deploy their images already pushed "
     "under the tag (--tag, default: the commit)"
@@ -69,7 +75,15 @@ def _finish(result: Any, built: list[BuiltImage]) -> Any:
     return replace(result, built=built) if built else result
 
 
-@clikd_task(help={"tag": TAG_HELP, "timeout": TIMEOUT_HELP, "force": FORCE_HELP, "no-build": NO_BUILD_HELP})
+@clikd_task(
+    help={
+        "tag": TAG_HELP,
+        "timeout": TIMEOUT_HELP,
+        "force": FORCE_HELP,
+        "no-build": NO_BUILD_HELP,
+        "skip-tests": SKIP_TESTS_HELP,
+    }
+)
 def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
     c: Context,
     tag: str = "",
@@ -78,6 +92,7 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     yes: bool = False,
     json: bool = False,
     no_build: bool = False,
+    skip_tests: str = "",
 ) -> None:
     """Deploy the checked-out commit to staging and wait until it is healthy.
 
@@ -88,9 +103,12 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     each rollout by kubectl's rules, smoke-tests each service through the API server's service
     proxy and records the release (with the images built) in the cluster.
     Warnings from the pre-deployment checks are shown; failed checks stop it unless --force.
+    Tests: Required: the commit needs a green `clikd test` record of every configured test (exit
+    10 without one), or --skip-tests REASON, which the release records.
 
     Examples:
       inv deploy.staging
+      inv deploy.staging --skip-tests "hotfix, suites run after"
       inv deploy.staging --tag 1f2e3d4c5b6a --no-build --yes
       clikd deploy.staging --yes --json --timeout 600
     """
@@ -100,14 +118,20 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
 
     session = Session()
     kube = flow.open_cluster(session, "staging")
+    from tasks.core.testing import gate
+
     plan, building = _plan(session, kube, "staging", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
-    _show(views.plan_view(plan, report), json)
+    tests = gate.state(session)
+    _show(views.plan_view(plan, report, tests), json)
     if report.failed and not force:
         raise checks_mod.ChecksFailed(report, f"{len(report.failed)} pre-deployment check(s) failed")
+    tested = gate.require(tests, "staging", skip=skip_tests)
     confirm(f"Deploy {plan.release.tag} to {plan.target.namespace}?", assume_yes=yes)
     plan, built = _build(session, plan) if building else (plan, [])
-    result = flow.deploy(session, kube, plan, checks=report, timeout=timeout or None, progress=console.note)
+    result = flow.deploy(
+        session, kube, plan, checks=report, timeout=timeout or None, progress=console.note, tests=tested
+    )
     console.emit(_finish(result, built), as_json=json)
 
 
@@ -115,7 +139,7 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     help={
         "tag": TAG_HELP,
         "timeout": TIMEOUT_HELP,
-        "force": FORCE_HELP,
+        "force": PRODUCTION_FORCE_HELP,
         "confirm": "type the environment name here to confirm without a terminal: --confirm=production",
         "no-build": NO_BUILD_HELP,
     }
@@ -133,10 +157,12 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     """Deploy to production, blue/green: the new slot goes live only once it is healthy.
 
     A wizard in a terminal: the target and plan, the pre-deployment checks (all must pass unless
-    --force), then type 'production'. Without a terminal it needs --yes --confirm=production. Takes
-    the deploy lock, runs the migrations job (expand), deploys the idle slot, waits, smoke-tests it
-    through its preview Services, then switches the public Services, tests them again and runs the
-    migrations job (contract; a failure is reported and exits 1, and the new slot stays live).
+    --force) and the tests (a green `clikd test` record of the commit, no skip; --force deploys
+    without one, recorded), then type 'production'. Without a terminal it needs --yes
+    --confirm=production. Takes the deploy lock, runs the migrations job (expand), deploys the idle
+    slot, waits, smoke-tests it through its preview Services, then switches the public Services,
+    tests them again and runs the migrations job (contract; a failure is reported and exits 1, and
+    the new slot stays live).
     Services with [services.*.build] are built and pushed first, as for staging; a tree with
     uncommitted changes is refused (its images would not match the commit). The old slot stays up for
     `inv deploy.rollback` during [deployment] rollback_window; the next deploy scales it to 0 after that.
@@ -161,13 +187,17 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
         type_to_confirm("Deploying to production.", "production", given=confirm, flag="--confirm")
     session = Session()
     kube = flow.open_cluster(session, "production")
+    from tasks.core.testing import gate
+
     plan, building = _plan(session, kube, "production", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
-    _show(views.plan_view(plan, report), json)
+    tests = gate.state(session)
+    _show(views.plan_view(plan, report, tests), json)
     if report.failed and not force:
         raise checks_mod.ChecksFailed(
             report, f"{len(report.failed)} pre-deployment check(s) failed; production needs all to pass"
         )
+    tested = gate.require(tests, "production", forced=force)
     ask(f"Deploy {plan.release.tag} to production ({plan.target.namespace})?", assume_yes=yes)
     type_to_confirm(
         "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
@@ -175,7 +205,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     plan, built = _build(session, plan) if building else (plan, [])
     try:
         result = flow.deploy(
-            session, kube, plan, checks=report, timeout=timeout or None, progress=console.note
+            session, kube, plan, checks=report, timeout=timeout or None, progress=console.note, tests=tested
         )
     except steps.ContractFailed as failed:
         failed.result = _finish(failed.result, built)

@@ -33,7 +33,8 @@ def overview(c: Context) -> None:
     """Show the branch, the target, whether the stack runs, and the most used tasks; a menu in a terminal.
 
     What `clikd` alone runs. In a terminal a menu of quick actions follows (status, start, reset
-    the databases, migrate, generate the clients, logs, deploy to staging) and runs the one picked.
+    the databases, migrate, generate the clients, run tests, logs, deploy to staging) and runs the
+    one picked.
 
     Examples:
       clikd
@@ -91,6 +92,8 @@ def namespace_menu(space: str) -> Task[Any]:
             return
         if space == "deploy":
             _deploy_header()
+        if space == "deploy":  # tests first: deploys want a green record of the commit
+            rows.append(("test.all", "Run tests: the records deploy.staging and deploy.production require"))
         width = max(len(name) for name, _ in rows)
         choices = [f"{name:<{width}}  {doc}" for name, doc in rows]
         picked = prompts.select(f"Which {space} task?", [*choices, QUIT], default=choices[0])

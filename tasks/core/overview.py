@@ -16,6 +16,7 @@ MOST_USED = {
     "env": ["env.start", "env.status", "env.logs", "env.stop", "env.switch"],
     "db": ["db.migrate", "db.reset", "db.status", "db.diff"],
     "gen": ["gen.all", "gen.typescript"],
+    "test": ["test.all", "test.contract", "test.suites"],
     "deploy": ["deploy.staging", "deploy.status", "deploy.production", "deploy.rollback"],
     "config": ["config.show", "config.check"],
 }
@@ -27,6 +28,7 @@ QUICK_ACTIONS = {
     "Reset the databases (migrations + seeds)": "db.reset",
     "Apply pending migrations": "db.migrate",
     "Generate the API clients": "gen.all",
+    "Run tests": "test.all",
     "Show the logs": "env.logs",
     "Deploy to staging": "deploy.staging",
 }

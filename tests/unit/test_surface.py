@@ -238,14 +238,14 @@ def test_bare_program_without_terminal_prints_the_overview_and_exits_0(binary: s
     assert "branch  h15a/overview" in text
     assert "target  local" in text
     assert re.search(r"stack   (not started|running|stopped|unknown)", text), text
-    for space in ("env", "db", "gen", "deploy", "config"):
+    for space in ("env", "db", "gen", "test", "deploy", "config"):
         assert re.search(rf"^  {space}\s+\w", text, re.M), space
     assert f"{binary} --list" in text and f"{binary} --help <task>" in text
     assert "--prompt-for-sudo-password" not in text
 
 
 @pytest.mark.parametrize("binary", ["clikd", "inv"])
-@pytest.mark.parametrize("space", ["db", "gen", "deploy", "env", "config"])
+@pytest.mark.parametrize("space", ["db", "gen", "test", "deploy", "env", "config"])
 def test_a_namespace_alone_without_terminal_lists_its_tasks(binary: str, space: str) -> None:
     done = run(str(BIN / binary), space)
     assert done.returncode == 0, done.stderr
@@ -263,6 +263,7 @@ def test_bare_clikd_in_a_terminal_runs_the_picked_quick_action() -> None:
         "Reset the databases",
         "Apply pending migrations",
         "Generate the API clients",
+        "Run tests",
         "Deploy to staging",
     ):
         child.expect(label)
@@ -277,7 +278,7 @@ def test_bare_clikd_in_a_terminal_runs_the_picked_quick_action() -> None:
 def test_bare_clikd_in_a_terminal_can_quit() -> None:
     child = spawn()
     child.expect("What do you want to do")
-    child.send(DOWN * 7 + "\r")  # past the seven actions: "Nothing (quit)"
+    child.send(DOWN * 8 + "\r")  # past the eight actions: "Nothing (quit)"
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
@@ -303,7 +304,8 @@ def test_deploy_menu_shows_the_environments_and_checks() -> None:
     for check in ("git tree clean", "services healthy", "migrations up to date", "clients"):
         child.expect(check)
     child.expect("Which deploy task")
-    child.send(DOWN * 5 + "\r")  # "Nothing (quit)" after the five deploy tasks
+    child.expect("Run tests")
+    child.send(DOWN * 6 + "\r")  # "Nothing (quit)" after the five deploy tasks and "Run tests"
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0

@@ -134,6 +134,7 @@ def deploy(
     note: str = "",
     rollback_of: int | None = None,
     expires: dt.datetime | None = None,
+    tests: str = "",
 ) -> DeployResult:
     """Deploy ``plan`` (rolling or blue/green by its target's strategy) and record the release."""
     settings = session.config.settings
@@ -170,6 +171,7 @@ def deploy(
             note=note,
             rollback_of=rollback_of,
             built=dict(plan.release.built),
+            tests=tests,
         )
         try:
             if target.strategy == "blue-green":

@@ -140,6 +140,7 @@ class Release:
     rollback_of: int | None = None
     contract: str | None = None  # blue/green: "completed" or "failed: <why>" of the contract migrations Job
     built: dict[str, str] = field(default_factory=dict)  # service -> tag pushed (images holds the digest)
+    tests: str = ""  # clikd test at the commit: "green: ...", "skipped (...): REASON", "forced (...)"
 
 
 @dataclass(frozen=True)

@@ -142,4 +142,5 @@ def from_configmap(cm: Obj) -> Release:
         rollback_of=doc.get("rollback_of"),
         contract=doc.get("contract"),
         built=dict(doc.get("built", {})),
+        tests=str(doc.get("tests", "")),
     )

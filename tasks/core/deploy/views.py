@@ -18,6 +18,7 @@ from tasks.core.deploy.model import (
     StatusReport,
 )
 from tasks.core.tasking import name_program
+from tasks.core.testing.model import TestState
 
 STYLE = {CheckState.PASS: "green", CheckState.WARN: "yellow", CheckState.FAIL: "red"}
 
@@ -61,7 +62,9 @@ def checks_view(report: ChecksReport) -> RenderableType:
     return table(columns, rows, title="pre-deployment checks", caption=caption)
 
 
-def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
+def plan_view(
+    plan: Plan, checks: ChecksReport | None = None, tests: TestState | None = None
+) -> RenderableType:
     lines = Text()
     target = plan.target
     lines.append(f"{target.environment}", style="bold")
@@ -84,6 +87,11 @@ def plan_view(plan: Plan, checks: ChecksReport | None = None) -> RenderableType:
     columns = [Column("service", "name"), Column("now", "path"), Column("new", "path")]
     images = table(columns, rows, box=None, show_header=True, pad_edge=False)
     parts: list[RenderableType] = [lines, images]
+    if tests is not None:
+        from tasks.core.testing.gate import line
+
+        style = "green" if tests.state == "green" else "dim" if tests.state == "none" else "bold yellow"
+        parts.append(Text(line(tests), style=style))
     if checks is not None:
         parts.append(checks_view(checks))
     return Group(*parts)
@@ -107,6 +115,8 @@ def deploy_view(result: DeployResult) -> RenderableType:
         head.append(f"\nscaled back up for the rollback: {', '.join(result.scaled_up)}")
     if r.note:
         head.append(f"\n{r.note}", style="yellow" if contract_failed else "dim")
+    if r.tests:
+        head.append(f"\ntests: {r.tests}", style="dim" if r.tests.startswith("green") else "yellow")
     for b in result.built:
         head.append(
             f"\nbuilt {b.reference} in {b.build_seconds:.1f}s, pushed in {b.push_seconds:.1f}s", style="dim"
