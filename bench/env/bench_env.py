@@ -291,10 +291,16 @@ def phase_status(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
 def watch_cpu(branch: str, seconds: float) -> dict[str, Any]:
     """CPU used by ``env.status --watch`` in its steady state, and how far apart its frames come."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     cmd = [str(CLIKD), "env.status", "--watch", "--branch", branch]
     leader, follower = pty.openpty()
+    # A terminal tall enough for the whole dashboard: Live crops what does not fit, its last line
+    # ("taken ...", the frame mark) first.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 80, 160, 0, 0))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdin=follower, stdout=follower, stderr=follower)
     os.close(follower)
     frames: list[float] = []
