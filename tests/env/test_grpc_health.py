@@ -106,7 +106,10 @@ def test_a_listener_that_does_not_speak_http2_is_named() -> None:
 
         def accept_and_close() -> None:
             while not stop.is_set():
-                conn, _ = listener.accept()
+                try:
+                    conn, _ = listener.accept()
+                except OSError:  # the listener closed under it: the test is over
+                    return
                 conn.close()
 
         threading.Thread(target=accept_and_close, daemon=True).start()
@@ -168,10 +171,12 @@ class RefService:
     """tests/infra/refservice/refservice.py on this machine, ready once it logged "listening"."""
 
     def __init__(self, grpc_mode: str, *, without_grpcio: bool = False) -> None:
-        self.grpc_port = _free_port()
+        self.grpc_port = http_port = _free_port()
+        while http_port == self.grpc_port:  # two free ports, not the same one twice
+            http_port = _free_port()
         env = {
             "PATH": "/usr/bin:/bin",
-            "PORT": str(_free_port()),
+            "PORT": str(http_port),
             "GRPC_PORT": str(self.grpc_port),
             "CLIKD_SERVICE": "api",
             "CLIKD_REF_LOG_RATE": "0",
@@ -238,27 +243,32 @@ def test_the_reference_service_variants(refservices: list[RefService]) -> None:
 # --------------------------------------------------------------------------- env.start / env.status
 
 
-def _media_not_serving(tmp_path: Path, *, probe_grpc: bool = True) -> dict[str, str]:
+def _media_not_serving(tmp_path: Path, *, probe: str) -> dict[str, str]:
+    """The test config with media answering NOT_SERVING; ``probe``: whose gRPC health is probed
+    ("all", "not media" or "none"). The health settings do not shape the containers: a stack
+    started with one config is kept as it runs under another."""
+
     def change(tree: dict[str, Any]) -> None:
         media = tree["services"]["media"]
         media["environment"]["CLIKD_REF_GRPC"] = "not_serving"
-        media["health"]["timeout"] = 6
-        if not probe_grpc:
-            for service in tree["services"].values():
-                service["health"]["grpc"] = False
+        for name, service in tree["services"].items():
+            service["health"]["grpc"] = probe == "all" or (probe == "not media" and name != "media")
+        if probe == "all":
+            media["health"]["timeout"] = 6  # spent on a media that runs already, its HTTP healthy
 
-    return base_env(write_config(tmp_path / "clikd.toml", change))
+    return base_env(write_config(tmp_path / f"{probe.replace(' ', '-')}.toml", change))
 
 
 @pytest.mark.testbed
 def test_a_service_whose_grpc_health_is_not_serving_is_unhealthy(branches: Branches, tmp_path: Path) -> None:
-    env = _media_not_serving(tmp_path)
+    up, env = _media_not_serving(tmp_path, probe="not media"), _media_not_serving(tmp_path, probe="all")
     branch = branches.new(env)
-    first = clikd("env.start", "--branch", branch, "--exclude", "media", "--json", env=env)
+    first = clikd("env.start", "--branch", branch, "--json", env=up)
     assert first.code == 0, first.text
     grpc_of = {c["name"]: c["grpc"] for c in first.data["components"]}
     for name in ("auth", "api", "realtime"):
         assert grpc_of[name]["serving"] is True and grpc_of[name]["status"] == "SERVING", grpc_of
+    assert grpc_of["media"] is None  # not probed under this config
     assert grpc_of["studio"] is None and grpc_of["postgres"] is None  # no grpc port
 
     run = clikd("env.start", "--branch", branch, "--only", "media", env=env)
@@ -288,8 +298,7 @@ def test_a_service_whose_grpc_health_is_not_serving_is_unhealthy(branches: Branc
     human = clikd("env.status", "--branch", branch, env=env)
     assert "gRPC  not serving: media (answered NOT_SERVING)" in human.out, human.out
 
-    # the healthy rest, kept as it runs: the early probes check gRPC too (the run may still finish
-    # the migrate/seed that the failed start owes)
+    # the healthy rest, kept as it runs: the early probes check gRPC too
     again = clikd("env.start", "--branch", branch, "--exclude", "media", "--json", env=env)
     assert again.code == 0, again.text
     assert {a["kind"] for a in again.data["actions"]} <= {"keep", "check"}, again.data["actions"]
@@ -303,7 +312,7 @@ def test_a_service_whose_grpc_health_is_not_serving_is_unhealthy(branches: Branc
 
 @pytest.mark.testbed
 def test_grpc_false_leaves_the_port_unprobed_and_grpc_unimported(branches: Branches, tmp_path: Path) -> None:
-    env = _media_not_serving(tmp_path, probe_grpc=False)
+    env = _media_not_serving(tmp_path, probe="none")
     branch = branches.new(env)
     run = clikd("env.start", "--branch", branch, "--only", "media", "--json", env=env)
     assert run.code == 0, run.text
