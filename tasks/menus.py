@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import Task
 
 from tasks.core.tasking import clikd_task, program_name
 
 QUIT = "Nothing (quit)"
+
+# The root collection the menus offer tasks from; tasks/root.py hands it over once it is built
+# (the menus are part of it, so they cannot import it).
+_root = Collection()
+
+
+def serve(root: Collection) -> None:
+    """Offer the tasks of ``root`` in the overview and the namespace menus."""
+    global _root  # noqa: PLW0603  (set once, by tasks/root.py)
+    _root = root
 
 
 def _first_line(doc: str | None) -> str:
@@ -23,9 +34,7 @@ def _first_line(doc: str | None) -> str:
 
 
 def _run(c: Context, name: str) -> None:
-    from tasks.root import ns
-
-    ns[name](c)
+    _root[name](c)
 
 
 @clikd_task()
@@ -46,8 +55,8 @@ def overview(c: Context) -> None:
     from tasks.core import prompts
     from tasks.core.overview import MOST_USED, QUICK_ACTIONS
     from tasks.core.overview import overview as gather
-    from tasks.root import ns
 
+    ns = _root
     spaces = sorted(ns.collections)
     seen = gather(Path.cwd(), {s: [t for t in MOST_USED.get(s, []) if t in ns.task_names] for s in spaces})
     me = program_name()
@@ -78,9 +87,8 @@ def namespace_menu(space: str) -> Task[Any]:
 
     def menu(c: Context) -> None:
         from tasks.core import prompts
-        from tasks.root import ns
 
-        sub = ns.collections[space]
+        sub = _root.collections[space]
         rows = [(f"{space}.{n}", _first_line(sub[n].__doc__)) for n in sorted(sub.tasks) if n != "menu"]
         me = program_name()
         if not prompts.interactive():

@@ -14,3 +14,4 @@ for module in (config, db, deploy, env, gen, test):
     # `clikd db` alone: the namespace's menu (its task list without a terminal).
     space.add_task(menus.namespace_menu(space.name or ""), name="menu", default=True)
     ns.add_collection(space)
+menus.serve(ns)
