@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,12 +53,22 @@ def env() -> dict[str, str]:
     return out
 
 
-def clikd(*args: str) -> float:
-    began = time.perf_counter()
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+CPU: dict[str, list[float]] = {}
+
+
+def clikd(*args: str, key: str = "") -> float:
+    began, cpu = time.perf_counter(), _cpu()
     done = subprocess.run([str(CLIKD), *args], env=env(), capture_output=True, text=True, check=False)
     took = time.perf_counter() - began
     if done.returncode != 0:
         sys.exit(f"clikd {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    if key:
+        CPU.setdefault(key, []).append(_cpu() - cpu)
     return took
 
 
@@ -109,14 +121,15 @@ def _ports() -> dict[str, int]:
     return host_ports(settings, identity(BRANCH, project=settings.project.name))
 
 
-def by_hand(commands: list[list[str]]) -> float:
-    began = time.perf_counter()
+def by_hand(commands: list[list[str]], key: str) -> float:
+    began, cpu = time.perf_counter(), _cpu()
     procs = [
         subprocess.Popen(c, cwd=WORK, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for c in commands
     ]
     codes = [p.wait() for p in procs]
     took = time.perf_counter() - began
+    CPU.setdefault(key, []).append(_cpu() - cpu)
     if any(codes):
         sys.exit(f"st run exited {codes}")
     return took
@@ -142,12 +155,17 @@ def main() -> int:
     both, api_only = hand_commands(["auth", "api"]), hand_commands(["api"])
     figures: dict[str, list[float]] = {k: [] for k in ("cold", "hand", "cold_api", "hand_api", "rerun")}
     for run in range(args.runs):
-        forget_records()
-        figures["cold"].append(clikd("test.contract", "--branch", BRANCH))
-        figures["hand"].append(by_hand(both))
-        forget_records()
-        figures["cold_api"].append(clikd("test.contract", "--branch", BRANCH, "--only", "api"))
-        figures["hand_api"].append(by_hand(api_only))
+        # Interleaved, and in turn first: the stand-in keeps the accounts earlier runs registered.
+        pairs = [
+            ("cold", lambda: clikd("test.contract", "--branch", BRANCH, key="cold")),
+            ("hand", lambda: by_hand(both, "hand")),
+            ("cold_api", lambda: clikd("test.contract", "--branch", BRANCH, "--only", "api", key="cold_api")),
+            ("hand_api", lambda: by_hand(api_only, "hand_api")),
+        ]
+        order = pairs if run % 2 == 0 else [pairs[1], pairs[0], pairs[3], pairs[2]]
+        for key, measure in order:
+            forget_records()
+            figures[key].append(measure())
         print(
             f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in figures.items() if v), flush=True
         )
@@ -155,6 +173,8 @@ def main() -> int:
     for _ in range(args.reruns):
         figures["rerun"].append(clikd("test.contract", "--branch", BRANCH))
     med = {k: statistics.median(v) for k, v in figures.items()}
+    cpu = {k: statistics.median(v) for k, v in CPU.items()}
+    load = os.getloadavg()[0]
     over = (med["cold"] / med["hand"] - 1) * 100
     over_api = (med["cold_api"] / med["hand_api"] - 1) * 100
 
@@ -169,9 +189,13 @@ def main() -> int:
             row("`clikd test.contract` cold (auth + api side by side, no records)", "cold"),
             row("the same two `st run` by hand, side by side", "hand"),
             f"| clikd's overhead (goal ≤ 10 %) | {over:+.1f} % | |",
+            f"| CPU (user + sys, all processes): clikd / by hand | {cpu['cold']:.2f} s / {cpu['hand']:.2f} s"
+            f" ({(cpu['cold'] / cpu['hand'] - 1) * 100:+.1f} %) | |",
             row("`clikd test.contract --only api` cold", "cold_api"),
             row("one `st run` by hand (api)", "hand_api"),
             f"| clikd's overhead, api alone | {over_api:+.1f} % | |",
+            f"| CPU, api alone: clikd / by hand | {cpu['cold_api']:.2f} s / {cpu['hand_api']:.2f} s"
+            f" ({(cpu['cold_api'] / cpu['hand_api'] - 1) * 100:+.1f} %) | |",
             row("`clikd test.contract` unchanged rerun (goal ≤ 1 s)", "rerun"),
         ]
     )
@@ -185,6 +209,8 @@ command line with the same options (see `hand_commands` in the script), the two 
 side by side as clikd runs them. clikd's cold run includes its own start-up, the container list,
 the content keys, reading the JUnit reports back and writing the records; the unchanged rerun
 runs nothing (no schemathesis import, no test) and reads the branch's containers once.
+Each pair runs interleaved, in turn first; the one-minute load average at the end was {load:.1f}
+(the machine is shared; wall times swing with it, CPU seconds much less).
 
 {table}
 """

@@ -286,6 +286,7 @@ def _run_one(  # noqa: PLR0917  (the run's parts, passed down once)
 
 def _serves_document(url: str) -> str:
     """ "" when ``url`` answers 200, else why not: the service does not serve its OpenAPI document."""
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -296,5 +297,5 @@ def _serves_document(url: str) -> str:
             return f"GET {url} answered {answer.status}: the service serves no OpenAPI document there"
     except urllib.error.HTTPError as exc:
         return f"GET {url} answered {exc.code}: no OpenAPI document there ([services.NAME.test] openapi)"
-    except OSError as exc:
-        return f"GET {url} failed: {exc}"
+    except (OSError, http.client.HTTPException) as exc:
+        return f"GET {url} failed: {type(exc).__name__}: {exc}"[:300]
