@@ -140,8 +140,23 @@ def check_layer_is_ours(path: Path) -> None:
         )
 
 
-def render_layer(images: dict[str, str], services: list[str], *, prefix: str) -> str:
-    """The TOML layer that points the stack at the stand-in images."""
+# The operations of the Clikd API the reference service fakes (tests/infra/refservice): a contract
+# test of any other answers 404, which the spec does not document.
+STANDIN_OPERATIONS = ("register", "login", "getCurrentUser", "getUser", "getFeed")
+
+
+def render_layer(
+    images: dict[str, str],
+    services: list[str],
+    *,
+    prefix: str,
+    contract_tested: dict[str, list[str]] | None = None,
+) -> str:
+    """The TOML layer that points the stack at the stand-in images.
+
+    ``contract_tested``: service -> the operations clikd.toml has ``clikd test`` call ([] = all);
+    the layer narrows them to those the stand-in fakes.
+    """
     lines = [
         f"{MARKER} ({prefix}): the stack runs on locally built stand-in images.",
         "# Remove this file to use the images of clikd.toml again.",
@@ -162,8 +177,16 @@ def render_layer(images: dict[str, str], services: list[str], *, prefix: str) ->
         "command = []",
         "timeout = 240",
     ]
+    tested = contract_tested or {}
     for name in services:
         lines += ["", f"[services.{name}]", f'image = "{images["service:" + name]}"', 'pull = "never"']
+        if name in tested:
+            faked = [op for op in STANDIN_OPERATIONS if op in (tested[name] or STANDIN_OPERATIONS)]
+            lines += [
+                "",
+                f"[services.{name}.test]",
+                "operations = [" + ", ".join(f'"{op}"' for op in faked) + "]",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -545,7 +568,13 @@ def build(
     b.step("service", "service", lambda: b.build("service", b.service_context()), force=rebuilt_base)
     b.tag_services(services)
 
-    layer.write_text(render_layer(images, services, prefix=options.prefix), encoding="utf-8")
+    tested = {
+        name: list(svc.test.operations)
+        for name, svc in config.settings.services.items()
+        if name in services and svc.test is not None and svc.test.openapi
+    }
+    text = render_layer(images, services, prefix=options.prefix, contract_tested=tested)
+    layer.write_text(text, encoding="utf-8")
     on_event(StepEvent("config", f"config: wrote {layer.name}", done=True))
     return StandinResult(
         prefix=options.prefix,

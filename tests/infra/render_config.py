@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-# The operations of codegen/spec/clikd.openapi.yaml that tests/infra/refservice/refservice.py implements.
+# The operations of codegen/spec/clikd.openapi.yaml that tests/infra/refservice/refservice.py implements
+# (the same as tasks.core.standin.STANDIN_OPERATIONS; this script runs without the package installed).
 STANDIN_OPERATIONS = ["register", "login", "getCurrentUser", "getUser", "getFeed"]
 
 

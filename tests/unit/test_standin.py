@@ -50,6 +50,31 @@ def test_the_layer_points_every_database_and_service_at_the_standin_images(tmp_p
     check_layer_is_ours(layer)  # ours: may be replaced
 
 
+def test_the_layer_narrows_contract_tests_to_what_the_standin_fakes(tmp_path: Path) -> None:
+    from tasks.core.standin import STANDIN_OPERATIONS
+    from tests.infra.render_config import STANDIN_OPERATIONS as TESTBED_OPERATIONS
+
+    assert list(STANDIN_OPERATIONS) == TESTBED_OPERATIONS
+    shutil.copy(ROOT / "clikd.toml", tmp_path / "clikd.toml")
+    config = load(tmp_path, env={"CLIKD_CONFIG": str(tmp_path / "clikd.toml")})
+    tested = {
+        n: list(s.test.operations) for n, s in config.settings.services.items() if s.test and s.test.openapi
+    }
+    assert tested, "clikd.toml contract-tests no service"
+    services = list(config.settings.services)
+    text = render_layer(tags("p", "5.0.9", services), services, prefix="p", contract_tested=tested)
+    layer_path(config).write_text(text)
+
+    settings = load(tmp_path, env={"CLIKD_CONFIG": str(tmp_path / "clikd.toml")}).settings
+    for name, wanted in tested.items():
+        test = settings.services[name].test
+        assert test is not None and test.openapi == config.settings.services[name].test.openapi  # type: ignore[union-attr]
+        assert test.operations == [op for op in STANDIN_OPERATIONS if op in (wanted or STANDIN_OPERATIONS)]
+        assert test.operations, name
+    untested = [n for n in services if n not in tested]
+    assert all(settings.services[n].test == config.settings.services[n].test for n in untested)
+
+
 def test_a_local_layer_written_by_someone_else_is_not_ours(tmp_path: Path) -> None:
     layer = tmp_path / "clikd.local.toml"
     layer.write_text("[development]\nauto_seed = false\n")
