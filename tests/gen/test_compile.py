@@ -104,6 +104,30 @@ def test_validation_verdict(doc: Path) -> None:
     assert caught.value.pointer == entry["pointer"], caught.value.message
 
 
+def test_the_error_named_is_the_first_in_the_documents_order() -> None:
+    """Of several errors the one written first is named, in whatever order the backend finds them."""
+    doc: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/a": {
+                "get": {
+                    "responses": {"200": {"description": "ok"}},
+                    "parameters": [{"name": "q", "in": "query", "required": "no"}],
+                }
+            }
+        },
+        "servers": [{"url": "http://x", "variables": {"port": {"default": "80", "enum": [80]}}}],
+    }
+    with pytest.raises(SpecError) as caught:
+        validate(doc, source="two-errors")
+    assert caught.value.pointer == "/paths/~1a/get/parameters/0"
+    doc = {"servers": doc.pop("servers"), **doc}
+    with pytest.raises(SpecError) as caught:
+        validate(doc, source="two-errors")
+    assert caught.value.pointer.startswith("/servers/0/variables/port"), caught.value.pointer
+
+
 def _gate(language: str, result: gates.GateResult, folders: dict[str, Path]) -> None:
     expected = {
         doc for doc, entry in known().get("failures", {}).items() if language in entry.get("gates", [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -286,12 +287,40 @@ def validate(doc: dict[str, Any], *, source: str) -> None:
 
     v31 = str(doc.get("openapi", "")).startswith("3.1")
     cls = OpenAPIV31SpecValidator if v31 else OpenAPIV30SpecValidator
+    errors: list[tuple[list[Any], Any]] = []
     try:
-        for error in cls(doc).iter_errors():
-            path = list(getattr(error, "absolute_path", None) or getattr(error, "path", None) or [])
-            message = str(getattr(error, "message", error)).splitlines()[0]
-            raise SpecError(message[:300], pointer_of(path), source=source)
-    except SpecError:
-        raise
+        for e in itertools.islice(cls(doc).iter_errors(), _MAX_ERRORS):
+            errors.append((list(getattr(e, "absolute_path", None) or getattr(e, "path", None) or []), e))
     except Exception as error:  # the validator failing is a spec error, not a crash
-        raise SpecError(f"the validator could not process the document: {error}", "", source=source) from None
+        # It can trip over what it found wrong already (a parameter without a name): those errors are the
+        # verdict; its own failure only when it found nothing else.
+        if not errors:
+            message = f"the validator could not process the document: {error}"
+            raise SpecError(message, "", source=source) from None
+    if errors:
+        # The validator's own order depends on its backend (jsonschema or jsonschema-rs, which
+        # schemathesis brings in): the error reported is the first in the document's order, so one
+        # document gives one verdict on every machine. One without a place says least, so it comes last.
+        path, error = min(errors, key=lambda item: (not item[0], _document_order(doc, item[0])))
+        message = str(getattr(error, "message", error)).splitlines()[0]
+        raise SpecError(message[:300], pointer_of(path), source=source)
+
+
+_MAX_ERRORS = 200
+
+
+def _document_order(doc: Any, path: list[Any]) -> list[int]:
+    """The position of ``path`` in ``doc`` as it was written: the index of each key or item on the way."""
+    order: list[int] = []
+    node = doc
+    for step in path:
+        if isinstance(node, dict):
+            keys = list(node)
+            order.append(keys.index(step) if step in node else len(keys))
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            order.append(step)
+            node = node[step]
+        else:
+            break
+    return order
