@@ -301,8 +301,8 @@ def validate(doc: dict[str, Any], *, source: str) -> None:
         # The validator's own order depends on its backend (jsonschema or jsonschema-rs, which
         # schemathesis brings in): the error reported is the first in the document's order, so one
         # document gives one verdict on every machine. One without a place says least, so it comes last.
-        path, error = min(errors, key=lambda item: (not item[0], _document_order(doc, item[0])))
-        message = str(getattr(error, "message", error)).splitlines()[0]
+        path, first = min(errors, key=lambda item: (not item[0], _document_order(doc, item[0])))
+        message = str(getattr(first, "message", first)).splitlines()[0]
         raise SpecError(message[:300], pointer_of(path), source=source)
 
 
