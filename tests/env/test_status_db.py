@@ -159,9 +159,15 @@ def _sample_file(branch: str, cache: Path) -> Path:
     return cache / "clikd" / "status" / f"{ident.project}-{ident.slug}.json"
 
 
-def _age(path: Path, seconds: float, change: dict[str, str] | None = None) -> dict[str, Any]:
-    """Make the kept sample ``seconds`` older (and, per database in ``change``, of another server)."""
+def _age(
+    path: Path, seconds: float, change: dict[str, str] | None = None, *, older: bool = False
+) -> dict[str, Any]:
+    """Make the kept sample ``seconds`` older (and, per database in ``change``, of another server);
+    ``older``: the earlier runs' samples as well."""
     kept = json.loads(path.read_text())
+    for run in (kept.get("older") or []) if older else []:
+        for reading in run.values():
+            reading["wall"] -= seconds
     for name, reading in kept["readings"].items():
         reading["wall"] -= seconds
         if change and name in change:
@@ -201,8 +207,13 @@ def test_status_rates_against_the_sample_the_previous_run_kept(branches: Branche
     line = next(ln for ln in human.out.splitlines() if ln.startswith("queries"))
     assert "/sec over 4" in line, line  # a long window is said in the human view
 
-    # a sample older than MAX_AGE_S says little about now: sampled afresh
+    # after a break (an hour) the kept sample still answers, over the hour, with no wait
     _age(kept, 3600)
+    hour = _activity(branch, env)
+    assert all(a["window_s"] >= 3600 for a in hour.values()), hour
+
+    # a sample older than MAX_AGE_S (a day) is not compared: sampled afresh
+    _age(kept, 2 * 86400, older=True)
     stale = _activity(branch, env)
     assert all(1.0 <= a["window_s"] < 60 for a in stale.values()), stale
 

@@ -1,5 +1,6 @@
 """test.suites and test.all against the real stack: each service's suite passing and failing, in a
-one-off container of its image and on the host; the unchanged rerun that runs nothing; --force."""
+one-off container of its image and on the host; the unchanged rerun that runs nothing; --force;
+--reset cleaning the stores first."""
 
 from __future__ import annotations
 
@@ -101,3 +102,46 @@ def test_suites_pass_and_fail_per_service_and_an_unchanged_rerun_runs_nothing(
     assert "api suite: 3 checks ok" in failed.out  # the failing suite's own output
     assert "auth suite from the host" in failed.out
     assert "exit status 3" in failed.out and "exit status 4" in failed.out
+
+
+# On the host, with the branch's KeyDB: fails when the marker an earlier run left is still there.
+MARKER_SUITE = """
+import os, sys, redis
+client = redis.Redis.from_url(os.environ["CLIKD_KEYDB_URL"], socket_timeout=10)
+key = os.environ["CLIKD_KEY_PREFIX"] + "test-reset-marker"
+seen = client.exists(key)
+client.set(key, "1")
+print("marker suite: the marker was", "there" if seen else "not there")
+sys.exit(1 if seen else 0)
+"""
+
+
+def test_reset_cleans_the_stores_before_the_suites_and_only_when_something_runs(
+    branches: Branches, tmp_path: Path
+) -> None:
+    branch = branches.new()
+
+    def change(tree: dict[str, Any]) -> None:
+        tree["services"]["auth"]["test"] = {"command": [sys.executable, "-c", MARKER_SUITE], "where": "host"}
+
+    env = base_env(write_config(tmp_path / "marker.toml", change))
+    args = ("test.suites", "--branch", branch, "--only", "auth")
+
+    first = clikd(*args, "--json", env=env)
+    assert first.code == 0, first.text  # a new branch: no marker yet, and the suite leaves one
+
+    kept = clikd(*args, "--force", env=env)  # no --reset: the marker outlives the run
+    assert kept.code == ExitCode.TESTS_FAILED, kept.text
+    assert "the marker was there" in kept.out
+
+    reset = clikd(*args, "--force", "--reset", env=env)
+    assert reset.code == 0, reset.text  # the suite passes only where it finds no marker
+    assert "db.reset:" in reset.err and "clean, migrated and seeded" in reset.err
+
+    # Nothing changed since that green run: nothing runs, so nothing is reset either.
+    unchanged = clikd(*args, "--reset", "--json", env=env)
+    assert unchanged.code == 0, unchanged.text
+    assert unchanged.data["executed"] == 0
+    assert "db.reset:" not in unchanged.err
+    after = clikd(*args, "--force", env=env)
+    assert after.code == ExitCode.TESTS_FAILED and "the marker was there" in after.out, after.text
