@@ -11,9 +11,10 @@ from tasks.core import console
 from tasks.core.db.models import Progress
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
+from tasks.db_insight import ENV_HELP, STORES_HELP, connect, flush, inspect, keys, schema
 
-STORES_HELP = "only these stores, comma-separated: auth,main,scylla,keydb"
-ENV_HELP = "the target of this run: local, staging or production (default: the one env.switch chose)"
+# db tasks defined in tasks/db_insight.py (what the stores hold), part of this namespace
+__all__ = ["ENV_HELP", "STORES_HELP", "connect", "flush", "inspect", "keys", "schema"]
 
 
 @contextmanager

@@ -16,6 +16,7 @@ OP_ERROR, OP_STARTUP, OP_READY, OP_AUTHENTICATE = 0x00, 0x01, 0x02, 0x03
 OP_QUERY, OP_RESULT, OP_AUTH_CHALLENGE, OP_AUTH_RESPONSE, OP_AUTH_SUCCESS = 0x07, 0x08, 0x0E, 0x0F, 0x10
 CONSISTENCY_ONE = 0x0001
 RESULT_ROWS = 0x0002
+FLAG_TRACING, FLAG_CUSTOM_PAYLOAD, FLAG_WARNING = 0x02, 0x04, 0x08  # a frame header's flags
 
 
 class CqlError(Exception):
@@ -132,10 +133,10 @@ class Connection:
     def _call(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         self.stream = (self.stream + 1) % 32768
         self.sock.sendall(struct.pack(">BBhBi", VERSION, 0, self.stream, opcode, len(body)) + body)
-        version, _flags, _stream, op, length = struct.unpack(">BBhBi", self._recv(9))
+        version, flags, _stream, op, length = struct.unpack(">BBhBi", self._recv(9))
         if version & 0x7F != VERSION:
             raise CqlError(f"the server does not speak CQL protocol v4 (answered version {version & 0x7F})")
-        payload = self._recv(length) if length else b""
+        payload = _strip_extras(flags, self._recv(length) if length else b"")
         if op == OP_ERROR:
             reader = _Reader(payload)
             code = reader.int32()
@@ -165,6 +166,22 @@ class Connection:
                 reader.option()
         rows = [[reader.bytes() for _ in range(count)] for _ in range(reader.int32())]
         return Rows(columns, rows)
+
+
+def _strip_extras(flags: int, payload: bytes) -> bytes:
+    """The body without what the frame's flags put before it: a tracing id, warnings (the server
+    warns about an aggregate without a partition key, for one), a custom payload."""
+    reader = _Reader(payload)
+    if flags & FLAG_TRACING:
+        reader.take(16)
+    if flags & FLAG_WARNING:
+        for _ in range(reader.short()):
+            reader.string()
+    if flags & FLAG_CUSTOM_PAYLOAD:
+        for _ in range(reader.short()):
+            reader.string()
+            reader.bytes()
+    return payload[reader.at :]
 
 
 def quote_literal(text: str) -> str:

@@ -1,0 +1,63 @@
+"""db.connect: how to reach one of the branch's stores, and the shell that opens it.
+
+The info (host, port, user, what the branch's data is called there, a URL with the password hidden)
+is always available; the shell (psql, cqlsh, redis-cli) only when it is installed. For redis-cli
+the prefix matters: the branch's keys are only those under it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from tasks.core.db.target import Target
+
+SHELLS = {"auth": "psql", "main": "psql", "scylla": "cqlsh", "keydb": "redis-cli"}
+
+
+@dataclass
+class ConnectInfo:
+    store: str
+    kind: str
+    host: str
+    port: int
+    user: str
+    name: str  # database, keyspace or key prefix
+    url: str  # password hidden
+    shell: str  # the program that opens it
+    installed: bool
+    argv: list[str] = field(default_factory=list)  # the shell's command line (password in env)
+
+
+def info(t: Target, store: str) -> tuple[ConnectInfo, dict[str, str]]:
+    """The store's connection facts, and the environment the shell needs (its password)."""
+    program = SHELLS[store]
+    env: dict[str, str] = {}
+    if store in ("auth", "main"):
+        ep, name = t.postgres, t.database(store)
+        url = ep.postgres_dsn(name)
+        if ep.password:
+            url = url.replace(":" + _quoted(ep.password) + "@", ":****@", 1)
+            env["PGPASSWORD"] = ep.password
+        argv = [program, "-h", ep.host, "-p", str(ep.port), "-U", ep.user, "-d", name]
+    elif store == "scylla":
+        ep, name = t.scylla, t.keyspace
+        url = f"cql://{ep.user + '@' if ep.user else ''}{ep.host}:{ep.port}/{name}"
+        argv = [program, ep.host, str(ep.port), "-k", name]
+        if ep.user:
+            argv += ["-u", ep.user, "-p", ep.password]
+    else:
+        ep, name = t.keydb, t.prefix
+        url = f"redis://{':****@' if ep.password else ''}{ep.host}:{ep.port}/0 (keys under {name})"
+        argv = [program, "-h", ep.host, "-p", str(ep.port)]
+        if ep.password:
+            env["REDISCLI_AUTH"] = ep.password
+    installed = shutil.which(program, path=os.environ.get("PATH")) is not None
+    return ConnectInfo(store, ep.kind, ep.host, ep.port, ep.user, name, url, program, installed, argv), env
+
+
+def _quoted(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")

@@ -1,0 +1,38 @@
+"""db.inspect: every store of the target read in parallel (each one's own connection)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tasks.core.db.files import STORES
+from tasks.core.db.target import Target, parallel
+from tasks.core.insight.model import InspectReport, StoreInsight
+
+POSTGRES_ROLES = ("auth", "main")
+
+
+def inspect(t: Target, stores: list[str] | None = None) -> InspectReport:
+    """What each chosen store (all by default) holds; a store that does not answer says so in its
+    ``error`` and the others are still reported."""
+    began = time.monotonic()
+    files = t.migrations()
+    chosen = stores or list(STORES)
+
+    def job(store: str) -> Callable[[], StoreInsight]:
+        if store in POSTGRES_ROLES:
+            from tasks.core.insight import postgres
+
+            remote = t.remote is not None
+            return lambda: postgres.inspect(t.postgres, store, t.database(store), files[store], remote=remote)
+        if store == "scylla":
+            from tasks.core.insight import scylla
+
+            return lambda: scylla.inspect(t.scylla, t.keyspace, files[store])
+        from tasks.core.insight import keydb
+
+        return lambda: keydb.inspect(t.keydb, t.prefix, t.pattern, files[store])
+
+    # A store that does not answer is in its own ``error``: what is raised here is a bug in clikd.
+    found = parallel({s: job(s) for s in chosen})
+    return InspectReport(t.branch, [found[s] for s in chosen], round(time.monotonic() - began, 3))
