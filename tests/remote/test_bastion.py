@@ -178,6 +178,39 @@ def test_production_migrate_wants_the_name_typed(remote: Remote) -> None:
     assert row is not None and row[0] > 0
 
 
+def test_inspect_schema_keys_through_the_bastion_and_flush_wants_productions_name(remote: Remote) -> None:
+    import redis
+
+    for env in ("staging", "production"):
+        done = remote.run("db.migrate", "--env", env, "--confirm=production", "--json")
+        assert done.returncode == 0, done.stderr
+    inspected = remote.run("db.inspect", "--env", "staging", "--json")
+    assert inspected.returncode == 0, inspected.stderr
+    assert "through clikd-bastion@127.0.0.1:" in inspected.stderr
+    stores = {s["store"]: s for s in json.loads(inspected.stdout)["stores"]}
+    assert stores["main"]["target"] == remote.database("staging", "main")
+    assert all(s["exists"] and s["applied"] == s["total"] > 0 for s in stores.values()), stores
+
+    schema = remote.run("db.schema", "--env", "staging", "--stores", "main")
+    assert schema.returncode == 0 and "CREATE TABLE" in schema.stdout, schema.stderr
+
+    kv = remote.facts["keydb"]
+    client = redis.Redis(host=kv["host"], port=kv["port"])
+    prefix = f"clikd_prod{remote.tag}:"
+    client.set(prefix + "cache:hot", "1")
+    keys = remote.run("db.keys", "cache:*", "--env", "production", "--json")
+    assert keys.returncode == 0, keys.stderr
+    assert [k["key"] for k in json.loads(keys.stdout)["keys"]] == ["cache:hot"]
+
+    refused = remote.run("db.flush", "--env", "production", "--yes")
+    assert refused.returncode == 4 and "--confirm=production" in refused.stderr, refused.stderr
+    assert client.get(prefix + "cache:hot") == b"1"
+    flushed = remote.run("db.flush", "--env", "production", "--yes", "--confirm=production", "--json")
+    assert flushed.returncode == 0, flushed.stderr
+    assert client.get(prefix + "cache:hot") is None
+    assert json.loads(flushed.stdout)["target"] == prefix
+
+
 def test_reset_seed_restore_refuse_remote_targets(remote: Remote, tmp_path: Path) -> None:
     for argv in (
         ("db.reset", "--yes", "--env", "staging"),
