@@ -6,12 +6,12 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from tasks.core.console import Column, dumps, renders, table
+from tasks.core.humanize import human_age, human_bytes
 from tasks.core.insight.connect import ConnectInfo
 from tasks.core.insight.flush import FlushReport
 from tasks.core.insight.keys import KeysReport
 from tasks.core.insight.model import InspectReport, StoreInsight
 from tasks.core.insight.schema import SchemaReport
-from tasks.core.stack.views import human_age, human_bytes
 
 
 def _rows(n: int | None, exact: bool) -> str:

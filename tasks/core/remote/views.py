@@ -8,6 +8,7 @@ from rich.text import Text
 
 from tasks.core import console
 from tasks.core.console import Column
+from tasks.core.humanize import human_age
 from tasks.core.remote.cluster import (
     DEGRADED,
     HEALTHY,
@@ -17,7 +18,6 @@ from tasks.core.remote.cluster import (
     DeploymentStatus,
     PodStatus,
 )
-from tasks.core.stack.views import human_age
 from tasks.core.tasking import name_program
 
 HEALTH_STYLE = {HEALTHY: "green", PROGRESSING: "cyan", DEGRADED: "bold red", SCALED_TO_ZERO: "dim"}

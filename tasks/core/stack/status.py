@@ -104,10 +104,10 @@ def _connection(settings: Settings, ident: BranchIdentity, kind: str) -> str:
 def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
     try:
         if kind == "postgres":
+            from tasks.core.humanize import human_bytes
             from tasks.core.stack.pgwire import quote_literal
             from tasks.core.stack.provision import pg_connect
             from tasks.core.stack.spec import POSTGRES_ROLES
-            from tasks.core.stack.views import human_bytes
 
             ep = endpoint(settings, ident, "postgres")
             listed = ", ".join(quote_literal(ident.postgres_db(r)) for r in POSTGRES_ROLES)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from tasks.core import console
 from tasks.core.console import Column
+from tasks.core.humanize import human_age, human_bytes
 from tasks.core.stack import grpc_health
 from tasks.core.stack.grpc_health import GrpcHealth
 from tasks.core.stack.model import (
@@ -129,30 +130,6 @@ def pull_outcome(event: PullEvent) -> str:
         size = f", {human_bytes(event.total or event.current)}" if (event.total or event.current) else ""
         return f"new image{size}"
     return event.status.removeprefix("Status: ").split(" for ", 1)[0][:40]
-
-
-def human_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "—"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 @console.renders(StartResult)
