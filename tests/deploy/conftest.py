@@ -25,6 +25,15 @@ REPO = Path(__file__).resolve().parents[2]
 KUBECONFIG = REPO / "tests" / "infra" / "k8s" / "kubeconfig"
 UP = "tests/infra/k8s/up"
 
+# The repositories of the shipped clikd.toml per service (the seed's names).
+SHIPPED_IMAGE = {
+    "auth": "auth-service",
+    "api": "api-service",
+    "realtime": "realtime-service",
+    "media": "media-service",
+    "studio": "studio",
+}
+
 
 @pytest.fixture(scope="session")
 def kube() -> Kube:

@@ -22,7 +22,7 @@ from tasks.core.deploy import build, releases
 from tasks.core.deploy.kube import Kube
 from tasks.core.errors import CheckFailed, ExitCode
 
-from .conftest import KUBECONFIG, REPO, Project, run_inv
+from .conftest import KUBECONFIG, REPO, SHIPPED_IMAGE, Project, run_inv
 from .test_deploy import SERVICES, deploy, selectors
 
 # One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
@@ -125,7 +125,7 @@ def test_staging_builds_the_service_image_pushes_it_and_deploys_the_digest(
     assert deps["api"]["spec"]["template"]["spec"]["containers"][0]["image"] == image
     for name in SERVICES:
         if name != "api":
-            want = f"ghcr.io/clikd-org/{name}:latest"
+            want = f"ghcr.io/clikd-org/{SHIPPED_IMAGE[name]}:latest"
             assert deps[name]["spec"]["template"]["spec"]["containers"][0]["image"] == want
         assert deps[name]["status"]["availableReplicas"] == 2
 
@@ -186,12 +186,14 @@ def test_production_refuses_to_build_from_a_dirty_tree_and_no_build_keeps_the_ta
     # --no-build: the configured repositories under the tag, nothing to build.
     plan, building = _plan(session, kube, "production", tag="v7", no_build=True)
     assert not building and plan.release.built == {}
-    assert plan.release.images["api"] == "ghcr.io/clikd-org/api:v7"
+    assert plan.release.images["api"] == "ghcr.io/clikd-org/api-service:v7"
     # staging builds from a dirty tree (its checks decide), tagged -dirty.
     plan, building = _plan(session, kube, "staging", tag="", no_build=False)
     assert building
-    assert plan.release.built == {"api": f"ghcr.io/clikd-org/api:{source.tag}"}  # [registry] of clikd.toml
-    assert plan.release.images["auth"] == "ghcr.io/clikd-org/auth:latest"  # configured, not built
+    assert plan.release.built == {
+        "api": f"ghcr.io/clikd-org/api-service:{source.tag}"
+    }  # [registry] of clikd.toml
+    assert plan.release.images["auth"] == "ghcr.io/clikd-org/auth-service:latest"  # configured, not built
 
 
 def test_a_failing_contract_job_keeps_the_new_slot_live_and_says_why(

@@ -24,7 +24,7 @@ from tasks.core.deploy.model import ChecksReport
 from tasks.core.deploy.status import environment_status
 from tasks.core.errors import Conflict, ExitCode, Unhealthy
 
-from .conftest import KUBECONFIG, REPO, Project, run_inv
+from .conftest import KUBECONFIG, REPO, SHIPPED_IMAGE, Project, run_inv
 
 # One xdist worker runs the tests of the test bed's single Kubernetes control plane: its
 # controllers and KWOK act on every namespace at once, and production slot switches are timed by them.
@@ -59,7 +59,10 @@ def test_first_deploy_then_redeploy_with_a_new_tag(
     deps = deployments(ns)
     assert sorted(deps) == sorted(SERVICES)
     for name, dep in deps.items():
-        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/clikd-org/{name}:v1"
+        assert (
+            dep["spec"]["template"]["spec"]["containers"][0]["image"]
+            == f"ghcr.io/clikd-org/{SHIPPED_IMAGE[name]}:v1"
+        )
         assert dep["status"]["availableReplicas"] == 2
         managers = {m["manager"] for m in dep["metadata"]["managedFields"] if m["operation"] == "Apply"}
         assert managers == {"clikd"}
@@ -70,7 +73,10 @@ def test_first_deploy_then_redeploy_with_a_new_tag(
     assert second.release.revision == 2
     deps = deployments(ns)
     for name, dep in deps.items():
-        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/clikd-org/{name}:v2"
+        assert (
+            dep["spec"]["template"]["spec"]["containers"][0]["image"]
+            == f"ghcr.io/clikd-org/{SHIPPED_IMAGE[name]}:v2"
+        )
         assert dep["metadata"]["generation"] == 2
         assert dep["status"]["updatedReplicas"] == dep["status"]["availableReplicas"] == 2
     history = releases.history(kube, ns)
@@ -80,7 +86,9 @@ def test_first_deploy_then_redeploy_with_a_new_tag(
     ]
     status = environment_status(project.session(), kube, "staging")
     assert status.revision == 2
-    assert {s.image for s in status.services} == {f"ghcr.io/clikd-org/{n}:v2" for n in SERVICES}
+    assert {s.image for s in status.services} == {
+        f"ghcr.io/clikd-org/{SHIPPED_IMAGE[n]}:v2" for n in SERVICES
+    }
     assert all(s.ready == 2 for s in status.services)
 
 
@@ -144,7 +152,7 @@ def test_production_switches_slots_only_when_healthy_and_rolls_back(
     assert back.switched == "green -> blue", said
     assert "switched the public Services back to slot blue" in back.release.note, said
     assert selectors(kube, ns) == dict.fromkeys(SERVICES, "blue")
-    assert back.release.images["api"] == "ghcr.io/clikd-org/api:v1"
+    assert back.release.images["api"] == "ghcr.io/clikd-org/api-service:v1"
     status = environment_status(project.session(), kube, "production")
     assert (status.active_slot, status.revision) == ("blue", back.release.revision)
 
@@ -235,7 +243,10 @@ def test_staging_rollback_reapplies_the_recorded_release(
     assert back.release.rollback_of == 1
     assert back.release.revision == 3
     for name, dep in deployments(ns).items():
-        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/clikd-org/{name}:v1"
+        assert (
+            dep["spec"]["template"]["spec"]["containers"][0]["image"]
+            == f"ghcr.io/clikd-org/{SHIPPED_IMAGE[name]}:v1"
+        )
 
 
 def _lease(kube: Kube, ns: str, holder: str, renewed: dt.datetime, ttl: int) -> None:

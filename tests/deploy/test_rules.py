@@ -100,7 +100,10 @@ def test_rendering_for_each_environment() -> None:
     assert names == ["auth", "api", "realtime", "media", "studio"]
     api = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
     assert api["metadata"]["namespace"] == "clikd-staging"
-    assert api["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/clikd-org/api:0123456789ab"
+    assert (
+        api["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/clikd-org/api-service:0123456789ab"
+    )
     config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "api-config")
     assert config["data"]["CLIKD_BRANCH"] == "feature/x"
     assert "${" not in "".join(config["data"].values())

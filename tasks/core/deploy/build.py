@@ -95,8 +95,17 @@ def refuse_dirty_production(src: Source) -> None:
 
 
 def repository(settings: Settings, service: str) -> str:
+    """Where the service's built image is pushed: the repository of its configured image when that
+    lives under ``[registry]`` (so ``ghcr.io/clikd-org/api-service`` stays that name), else
+    ``<host>/<namespace>/<service>``."""
+    from tasks.core.deploy.render import repository as of_image
+
     registry = settings.registry
-    return "/".join(p.strip("/") for p in (registry.host, registry.namespace, service) if p.strip("/"))
+    base = "/".join(p.strip("/") for p in (registry.host, registry.namespace) if p.strip("/"))
+    configured = settings.services[service].image if service in settings.services else ""
+    if configured and base and of_image(configured).startswith(base + "/"):
+        return of_image(configured)
+    return "/".join(p for p in (base, service) if p)
 
 
 def planned(settings: Settings, release: ReleaseInput) -> ReleaseInput:
