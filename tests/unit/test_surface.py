@@ -113,17 +113,22 @@ def numeric_flags() -> list[tuple[str, str]]:
     return [(task, flag) for task, flag, _s, kind, _h in every_flag() if kind in (int, float)]
 
 
+# Tasks whose numeric flags come with a required positional: a value for it.
+POSITIONALS = {"db.keys": ["*"]}
+
+
 def test_zero_and_negative_numbers_are_usage_errors_for_every_numeric_flag() -> None:
     found = numeric_flags()
     assert ("env.start", "timeout") in found and ("env.logs", "tail") in found
     for task, flag in found:
         least = "0 or more" if flag in ZERO_ALLOWED else "more than 0"
+        given = POSITIONALS.get(task, [])
         for value in ("-5",) if flag in ZERO_ALLOWED else ("0", "-5"):
-            done = run(CLIKD, task, f"--{flag}", value)
+            done = run(CLIKD, task, *given, f"--{flag}", value)
             assert done.returncode == 2, (task, flag, value, done.stdout, done.stderr)
             assert f"--{flag} must be {least}" in done.stderr, done.stderr
         # inv goes through the task decorator's check (a value other than the default)
-        done = run(INV, task, f"--{flag}", "-5")
+        done = run(INV, task, *given, f"--{flag}", "-5")
         assert done.returncode == 2, (task, flag, done.stderr)
         assert f"--{flag} must be" in done.stderr
 
