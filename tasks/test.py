@@ -70,7 +70,12 @@ def _run(
         from tasks.core.db import migrate, target
         from tasks.core.db import reset as resetting
         from tasks.core.locking import branch_lock
+        from tasks.core.stack.spec import resolve
 
+        # db.reset cleans every store: each database the branch runs must be up, not only those the
+        # tested services depend on (a no-op for the ones that run).
+        stack = resolve(session.config.settings, session.ident)
+        start([c.name for c in stack.components.values() if c.role == "database" and c.managed])
         t = target.for_session(session)
         with branch_lock(session.ident, "test: db.reset", wait=not no_wait, on_wait=console.note):
             done = resetting.reset(

@@ -104,13 +104,12 @@ def test_suites_pass_and_fail_per_service_and_an_unchanged_rerun_runs_nothing(
     assert "exit status 3" in failed.out and "exit status 4" in failed.out
 
 
-# On the host, with the branch's KeyDB: fails when the marker an earlier run left is still there.
+# On the host, in auth's database: fails when the marker table an earlier run left is still there.
 MARKER_SUITE = """
-import os, sys, redis
-client = redis.Redis.from_url(os.environ["CLIKD_KEYDB_URL"], socket_timeout=10)
-key = os.environ["CLIKD_KEY_PREFIX"] + "test-reset-marker"
-seen = client.exists(key)
-client.set(key, "1")
+import os, sys, psycopg
+with psycopg.connect(os.environ["CLIKD_POSTGRES_AUTH_URL"], autocommit=True) as conn:
+    seen = conn.execute("SELECT to_regclass('public.test_reset_marker') IS NOT NULL").fetchone()[0]
+    conn.execute("CREATE TABLE IF NOT EXISTS test_reset_marker (id int)")
 print("marker suite: the marker was", "there" if seen else "not there")
 sys.exit(1 if seen else 0)
 """
