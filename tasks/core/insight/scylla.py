@@ -65,26 +65,28 @@ def inspect(ep: Endpoint, keyspace: str, migrations: list[Migration]) -> StoreIn
     return out
 
 
-def _estimates(cql: Connection, ks: str) -> dict[str, int]:
-    """Partitions per table from system.size_estimates (the node refreshes it every few minutes)."""
+def _per_table(cql: Connection, sql: str, scale: int = 1) -> dict[str, int]:
+    """A (table_name, number) query summed per table; empty where the server has no such table."""
     try:
-        got = cql.query(
-            f"SELECT table_name, partitions_count FROM system.size_estimates WHERE keyspace_name = {ks}"
-        )
+        got = cql.query(sql)
     except CqlError:
         return {}
     out: dict[str, int] = {}
-    for name, count in got.rows if got else []:
-        out[(name or b"").decode()] = out.get((name or b"").decode(), 0) + (_int(count) or 0)
+    for name, number in got.rows if got else []:
+        table = (name or b"").decode()
+        out[table] = out.get(table, 0) + (_int(number) or 0) * scale
     return out
+
+
+def _estimates(cql: Connection, ks: str) -> dict[str, int]:
+    """Partitions per table from system.size_estimates (the node refreshes it every few minutes)."""
+    return _per_table(
+        cql, f"SELECT table_name, partitions_count FROM system.size_estimates WHERE keyspace_name = {ks}"
+    )
 
 
 def _disk(cql: Connection, ks: str) -> dict[str, int]:
     """Bytes on disk per table (system_views.disk_usage, Cassandra 4.1+; whole mebibytes there)."""
-    try:
-        got = cql.query(
-            f"SELECT table_name, mebibytes FROM system_views.disk_usage WHERE keyspace_name = {ks}"
-        )
-    except CqlError:
-        return {}
-    return {(n or b"").decode(): (_int(m) or 0) * 1024 * 1024 for n, m in (got.rows if got else [])}
+    return _per_table(
+        cql, f"SELECT table_name, mebibytes FROM system_views.disk_usage WHERE keyspace_name = {ks}", 1 << 20
+    )
