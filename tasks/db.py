@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 
 from invoke.context import Context
 
 from tasks.core import console
 from tasks.core.db.models import Progress
+from tasks.core.locking import task_lock
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
 from tasks.db_insight import ENV_HELP, STORES_HELP, connect, flush, inspect, keys, schema
@@ -43,15 +44,6 @@ def _bars(enabled: bool = True) -> Iterator[Progress]:
             progress.update(task_id, completed=done if total else 1, total=max(total, 1), what=what)  # type: ignore[arg-type]
 
         yield update
-
-
-def _locked(session: Session, task: str, no_wait: bool) -> AbstractContextManager[None]:
-    """The branch's lock for a task that changes its local stores; nothing against a remote target."""
-    if session.target.remote:
-        return nullcontext()
-    from tasks.core.locking import branch_lock
-
-    return branch_lock(session.ident, task, wait=not no_wait, on_wait=console.note)
 
 
 def _warnings(report: object) -> None:
@@ -93,7 +85,7 @@ def migrate(  # noqa: PLR0917  (Invoke flags)
 
     session = Session(branch=branch, env=env)
     chosen = core.pick(stores)
-    with _locked(session, "db.migrate", no_wait), target.opened(session, "db.migrate") as t:
+    with task_lock(session, "db.migrate", no_wait=no_wait), target.opened(session, "db.migrate") as t:
         if session.target.name == "production":
             from tasks.core.prompts import type_to_confirm
 
@@ -173,7 +165,7 @@ def seed(  # noqa: PLR0917  (Invoke flags)
     session = Session(branch=branch, env=env)
     session.require_local("db.seed")
     t = target.for_session(session)
-    with _locked(session, "db.seed", no_wait):
+    with task_lock(session, "db.seed", no_wait=no_wait):
         report = seeds.seed(t, core.pick(stores))
     console.emit(report, as_json=json)
 
@@ -226,7 +218,7 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     chosen = core.pick(stores)
     what = ", ".join(t.name_of(s) + ("*" if s == "keydb" else "") for s in chosen)
     prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
-    with _locked(session, "db.reset", no_wait):
+    with task_lock(session, "db.reset", no_wait=no_wait):
         report = resetting.reset(
             t,
             chosen,
@@ -372,7 +364,7 @@ def restore(  # noqa: PLR0917  (Invoke flags)
         f"taken {manifest['created_at']}?",
         assume_yes=yes,
     )
-    with _locked(session, "db.restore", no_wait):
+    with task_lock(session, "db.restore", no_wait=no_wait):
         report = dumping.restore(t, path)
     console.emit(report, as_json=json)
 
@@ -403,6 +395,6 @@ def branch(  # noqa: PLR0917  (Invoke flags)
     prompts.confirm(
         f"Replace all data of branch {this.branch!r} with a copy of {other.branch!r}?", assume_yes=yes
     )
-    with _locked(session, "db.branch", no_wait):
+    with task_lock(session, "db.branch", no_wait=no_wait):
         report = branching.branch_from(this, other)
     console.emit(report, as_json=json)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-
 from invoke.context import Context
 
 from tasks.core import console
+from tasks.core.locking import task_lock
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
 
@@ -167,7 +166,7 @@ def flush(  # noqa: PLR0917  (Invoke flags)
                 given=confirm or None,
                 flag="--confirm",
             )
-        with _locked(session, "db.flush", no_wait):
+        with task_lock(session, "db.flush", no_wait=no_wait):
             report = flush_keydb(t)
     console.emit(report, as_json=json)
 
@@ -221,12 +220,3 @@ def connect(  # noqa: PLR0917  (Invoke flags)
         if store == "keydb":
             console.note(f"the branch's keys are those under {found.name}")
         subprocess.run(found.argv, env={**os.environ, **secret}, check=False)
-
-
-def _locked(session: Session, task: str, no_wait: bool) -> AbstractContextManager[None]:
-    """The branch's lock for a task that changes its local stores; nothing against a remote target."""
-    if session.target.remote:
-        return nullcontext()
-    from tasks.core.locking import branch_lock
-
-    return branch_lock(session.ident, task, wait=not no_wait, on_wait=console.note)

@@ -23,10 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.core.branch import BranchIdentity
 from tasks.core.errors import Busy
+
+if TYPE_CHECKING:
+    from tasks.core.session import Session
 
 _HELD: dict[str, tuple[int, int]] = {}  # lock path -> (descriptor, depth) held by this process
 
@@ -157,3 +160,12 @@ def _acquire(
     if on_wait is not None:
         on_wait(f"waiting for {who} to finish with branch {ident.branch!r} (Ctrl+C to give up)")
     fcntl.flock(fd, fcntl.LOCK_EX)  # blocks; a signal (Ctrl+C) interrupts it
+
+
+def task_lock(session: Session, task: str, *, no_wait: bool) -> contextlib.AbstractContextManager[None]:
+    """The branch's lock for a task that changes its local stores; nothing against a remote target."""
+    if session.target.remote:
+        return contextlib.nullcontext()
+    from tasks.core import console
+
+    return branch_lock(session.ident, task, wait=not no_wait, on_wait=console.note)
