@@ -208,7 +208,8 @@ def test_blue_green_production_shows_both_slots_and_the_live_one(project: Projec
     blue, green = by_name["api-blue"], by_name["api-green"]
     assert (blue.service, blue.slot, blue.active) == ("api", "blue", False)
     assert (green.service, green.slot, green.active) == ("api", "green", True)
-    assert blue.images == ["ghcr.io/clikd-org/api:v1"] and green.images == ["ghcr.io/clikd-org/api:v2"]
+    assert blue.images == ["ghcr.io/clikd-org/api-service:v1"]
+    assert green.images == ["ghcr.io/clikd-org/api-service:v2"]
     assert green.health == "healthy" and green.ready == green.desired > 0
     # The migrations Jobs' pods belong to no Deployment: listed, with no deployment.
     assert all(p.deployment in by_name for p in result.pods if p.deployment)
