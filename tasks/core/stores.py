@@ -37,10 +37,10 @@ class Endpoint:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}{self.host}:{self.port}/{db}"
 
-    def display(self) -> str:
-        """The connection string with the password hidden."""
+    def display(self, dbname: str = "postgres") -> str:
+        """The connection string with the password hidden (Postgres: to ``dbname``)."""
         if self.kind == "postgres":
-            return self.postgres_dsn("postgres").replace(quote(self.password, safe=""), "****", 1)
+            return self.postgres_dsn(dbname).replace(quote(self.password, safe=""), "****", 1)
         if self.kind == "keydb":
             return (
                 self.redis_url().replace(quote(self.password, safe=""), "****", 1)

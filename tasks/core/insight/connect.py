@@ -36,9 +36,8 @@ def info(t: Target, store: str) -> tuple[ConnectInfo, dict[str, str]]:
     env: dict[str, str] = {}
     if store in ("auth", "main"):
         ep, name = t.postgres, t.database(store)
-        url = ep.postgres_dsn(name)
+        url = ep.display(name) if ep.password else ep.postgres_dsn(name)
         if ep.password:
-            url = url.replace(":" + _quoted(ep.password) + "@", ":****@", 1)
             env["PGPASSWORD"] = ep.password
         argv = [program, "-h", ep.host, "-p", str(ep.port), "-U", ep.user, "-d", name]
     elif store == "scylla":
@@ -49,15 +48,9 @@ def info(t: Target, store: str) -> tuple[ConnectInfo, dict[str, str]]:
             argv += ["-u", ep.user, "-p", ep.password]
     else:
         ep, name = t.keydb, t.prefix
-        url = f"redis://{':****@' if ep.password else ''}{ep.host}:{ep.port}/0 (keys under {name})"
+        url = f"{ep.display()} (keys under {name})"
         argv = [program, "-h", ep.host, "-p", str(ep.port)]
         if ep.password:
             env["REDISCLI_AUTH"] = ep.password
     installed = shutil.which(program, path=os.environ.get("PATH")) is not None
     return ConnectInfo(store, ep.kind, ep.host, ep.port, ep.user, name, url, program, installed, argv), env
-
-
-def _quoted(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
