@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tasks.core.db.files import STORES
+from tasks.core.db.files import POSTGRES_ROLES, STORES
 from tasks.core.db.target import Target, parallel
 from tasks.core.insight.model import InspectReport, StoreInsight
-
-POSTGRES_ROLES = ("auth", "main")
 
 
 def inspect(t: Target, stores: list[str] | None = None) -> InspectReport:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from tasks.core.db import inspect_pg, keydb, postgres
 from tasks.core.db.errors import MissingDatabase
+from tasks.core.db.files import POSTGRES_ROLES
 from tasks.core.db.scylla import BOOKKEEPING
 from tasks.core.db.target import Target, parallel
 from tasks.core.errors import ClikdError
@@ -104,7 +105,7 @@ def _keydb(t: Target) -> StoreSchema:
 
 def schema(t: Target, stores: list[str]) -> SchemaReport:
     def job(store: str) -> Callable[[], StoreSchema]:
-        if store in ("auth", "main"):
+        if store in POSTGRES_ROLES:
             return lambda: _postgres(t, store)
         return (lambda: _scylla(t)) if store == "scylla" else (lambda: _keydb(t))
 
