@@ -1,6 +1,6 @@
 """Write Clikd's development seed data: deterministic, realistic, the same bytes on every run.
 
-    .venv/bin/python seeds/generate.py          # rewrites seeds/postgres, seeds/scylla, seeds/keydb
+    .venv/bin/python seeds/generate.py          # rewrites seeds/postgres, seeds/scylla, seeds/keydb, seeds/s3
 
 Outputs (what `inv db.seed` / `inv db.reset` load):
 - seeds/postgres/auth.sql, seeds/postgres/main.sql: INSERT ... ON CONFLICT DO NOTHING, so seeding twice
@@ -249,6 +249,18 @@ def inserts(table: str, cols: list[str], rows: list[list[Any]], *, overriding: b
     return "\n".join(out)
 
 
+def avatar_svg(user: dict[str, Any]) -> str:
+    """A 96x96 avatar: the name's initials on a colour taken from the user's id."""
+    hue = int(user["id"].hex[:4], 16) % 360
+    initials = "".join(part[0] for part in user["name"].split()[:2]).upper()
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96">'
+        f'<circle cx="48" cy="48" r="48" fill="hsl({hue},55%,45%)"/>'
+        '<text x="48" y="60" font-family="sans-serif" font-size="36" text-anchor="middle" fill="#fff">'
+        f"{initials}</text></svg>\n"
+    )
+
+
 def main() -> None:
     # ------------------------------------------------------------------ people
     users = []
@@ -437,7 +449,7 @@ def main() -> None:
                 u["id"],
                 f"{rng.choice(['Grinding', 'Chilling in', 'Main', 'Learning'])} {GAMES[rng.randrange(len(GAMES))][1]}. "
                 f"{rng.choice(['DMs open', 'no backseat gaming', 'clips daily', 'ranked only', ''])}".strip(),
-                f"avatars/{u['id']}.webp",
+                f"avatars/{u['id']}.svg",
                 None,
                 u["country"],
                 u["platform"],
@@ -907,6 +919,16 @@ def main() -> None:
             {"key": f"chat:{cid}:recent", "type": "list", "value": [rng.choice(MESSAGES) for _ in range(5)]}
         )
 
+    # ------------------------------------------------------------------ s3 (media's bucket)
+    # Each profile's avatar_key names one of these: an SVG of the user's initials on their colour.
+    avatars = HERE / "s3" / "avatars"
+    if avatars.is_dir():
+        for old in avatars.glob("*.svg"):
+            old.unlink()
+    avatars.mkdir(parents=True, exist_ok=True)
+    for u in users:
+        (avatars / f"{u['id']}.svg").write_text(avatar_svg(u), encoding="utf-8")
+
     (HERE / "postgres").mkdir(exist_ok=True)
     (HERE / "scylla").mkdir(exist_ok=True)
     (HERE / "keydb").mkdir(exist_ok=True)
@@ -926,6 +948,7 @@ def main() -> None:
         "payments": len(pay_rows),
         **{f"scylla.{k}": len(v) for k, v in scylla.items()},
         "keydb keys": len(kv),
+        "s3 objects": len(users),
     }
     print(json.dumps(counts))
 

@@ -166,7 +166,7 @@ def seed(  # noqa: PLR0917  (Invoke flags)
     session.require_local("db.seed")
     t = target.for_session(session)
     with task_lock(session, "db.seed", no_wait=no_wait):
-        report = seeds.seed(t, core.pick(stores))
+        report = seeds.seed(t, core.pick(stores, t.stores))
     console.emit(report, as_json=json)
 
 
@@ -215,7 +215,7 @@ def reset(  # noqa: PLR0917  (each parameter is a CLI flag)
     session = Session(branch=branch, env=env)
     session.require_local("db.reset")
     t = target.for_session(session)
-    chosen = core.pick(stores)
+    chosen = core.pick(stores, t.stores)
     what = ", ".join(t.name_of(s) + ("*" if s == "keydb" else "") for s in chosen)
     prompts.confirm(f"Replace all data of branch {t.branch!r} ({what})?", assume_yes=yes)
     with task_lock(session, "db.reset", no_wait=no_wait):
@@ -299,7 +299,7 @@ def diff(  # noqa: PLR0917  (Invoke flags)
     }
 )
 def dump(c: Context, branch: str = "", output: str = "", env: str = "", json: bool = False) -> None:
-    """Back up the branch's three stores: pg_dump custom format, Scylla schema and rows, KeyDB keys and TTLs.
+    """Back up the branch's stores: pg_dump format, Scylla schema and rows, KeyDB keys and TTLs, objects.
 
     The folder appears only when the dump is whole. Against staging or production it reads through
     the bastion.

@@ -9,7 +9,7 @@ from tasks.core.locking import task_lock
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
 
-STORES_HELP = "only these stores, comma-separated: auth,main,scylla,keydb"
+STORES_HELP = "only these stores, comma-separated: auth,main,scylla,keydb (and s3 when configured)"
 ENV_HELP = "the target of this run: local, staging or production (default: the one env.switch chose)"
 
 
@@ -34,7 +34,7 @@ def inspect(c: Context, branch: str = "", stores: str = "", env: str = "", json:
     from tasks.core.insight import run
 
     with target.opened(Session(branch=branch, env=env), "db.inspect") as t:
-        report = run.inspect(t, pick(stores))
+        report = run.inspect(t, pick(stores, t.stores))
     if not json:
         importlib.import_module("tasks.core.insight.views")  # the tables (Rich): people only
     console.emit(report, as_json=json)
@@ -115,7 +115,7 @@ def keys(  # noqa: PLR0917  (Invoke flags)
 
 @clikd_task(
     help={
-        "stores": "what to empty: keydb (the branch's keys; s3 once a bucket store is configured)",
+        "stores": "what to empty: keydb (the branch's keys, the default) or s3 (the branch's bucket)",
         "yes": "do not ask (needed without a terminal)",
         "confirm": "for production: its name typed, --confirm=production",
         "env": ENV_HELP,
@@ -131,49 +131,56 @@ def flush(  # noqa: PLR0917  (Invoke flags)
     json: bool = False,
     no_wait: bool = False,
 ) -> None:
-    """Empty the branch's cache: every KeyDB key under its prefix, then the KeyDB migrations again.
+    """Empty the branch's cache (KeyDB keys, then its migrations again) or its bucket (--stores s3).
 
     Asks first (--yes without a terminal); on production it also wants the name typed. Seeds are
-    not loaded again: db.reset --stores keydb does that.
+    not loaded again: db.reset --stores keydb (or s3) does that. One store per run.
 
     Examples:
       inv db.flush
-      inv db.flush --yes --json
+      inv db.flush --stores s3 --yes --json
       inv db.flush --env production --yes --confirm=production
     """
     from tasks.core import prompts
     from tasks.core.db import target
     from tasks.core.errors import UsageError
     from tasks.core.insight import views  # noqa: F401
-    from tasks.core.insight.flush import flush_keydb
+    from tasks.core.insight.flush import flush_keydb, flush_s3
 
     chosen = [s.strip() for s in stores.split(",") if s.strip()]
-    if chosen != ["keydb"]:
-        other = next((s for s in chosen if s != "keydb"), "")
+    if len(chosen) != 1 or chosen[0] not in ("keydb", "s3"):
+        other = next((s for s in chosen if s not in ("keydb", "s3")), "")
         raise UsageError(
-            f"db.flush empties keydb; {other!r} is not a store it can flush"
-            + (" (no s3 store is configured in this project)" if other == "s3" else ""),
-            hint="pass --stores keydb; db.reset gives the databases a clean state",
+            f"db.flush empties keydb or s3; {other!r} is not a store it can flush"
+            if other
+            else "db.flush empties one store per run",
+            hint="pass --stores keydb or --stores s3; db.reset gives the databases a clean state",
         )
+    store = chosen[0]
     session = Session(branch=branch, env=env)
     with target.opened(session, "db.flush") as t:
         where = f"{session.target.name}'s" if session.target.remote else f"branch {t.branch!r}'s"
-        prompts.confirm(f"Delete every key of {where} KeyDB ({t.prefix}*)?", assume_yes=yes)
+        if store == "s3":
+            t.object_store()  # says so now when there is none, before asking
+            question = f"Delete every object of {where} bucket ({t.bucket})?"
+        else:
+            question = f"Delete every key of {where} KeyDB ({t.prefix}*)?"
+        prompts.confirm(question, assume_yes=yes)
         if session.target.name == "production":
             prompts.type_to_confirm(
-                "Every production cache key will be deleted.",
+                f"Every production {'object' if store == 's3' else 'cache key'} will be deleted.",
                 "production",
                 given=confirm or None,
                 flag="--confirm",
             )
         with task_lock(session, "db.flush", no_wait=no_wait):
-            report = flush_keydb(t)
+            report = flush_s3(t) if store == "s3" else flush_keydb(t)
     console.emit(report, as_json=json)
 
 
 @clikd_task(
     help={
-        "store": "auth, main, scylla or keydb",
+        "store": "auth, main, scylla, keydb or s3",
         "info": "print the connection facts only, never open the shell",
         "env": ENV_HELP,
     },
@@ -196,18 +203,18 @@ def connect(  # noqa: PLR0917  (Invoke flags)
     import subprocess
 
     from tasks.core.db import target
-    from tasks.core.db.files import STORES
     from tasks.core.errors import UsageError
     from tasks.core.insight import views  # noqa: F401
     from tasks.core.insight.connect import info as facts
     from tasks.core.prompts import interactive
 
-    if store not in STORES:
-        raise UsageError(
-            f"db.connect needs a store, one of {', '.join(STORES)}" + (f" (not {store!r})" if store else ""),
-            hint="e.g. inv db.connect main",
-        )
     with target.opened(Session(branch=branch, env=env), "db.connect") as t:
+        if store not in t.stores:
+            raise UsageError(
+                f"db.connect needs a store, one of {', '.join(t.stores)}"
+                + (f" (not {store!r})" if store else ""),
+                hint="e.g. inv db.connect main",
+            )
         found, secret = facts(t, store)
         if info or json or not found.installed or not interactive():
             if not found.installed and not (info or json):

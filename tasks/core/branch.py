@@ -21,6 +21,7 @@ PG_MAX = 63  # bytes, NAMEDATALEN - 1
 CQL_MAX = 48
 K8S_MAX = 63
 DOCKER_SLUG_MAX = 48
+BUCKET_MAX = 63  # S3 bucket names: 3-63 of [a-z0-9.-]
 # Host ports of branches other than main: blocks of PORT_BLOCK ports from PORT_BASE upwards, all
 # below 32768 where Linux (32768-60999) and macOS (49152-65535) hand out ephemeral ports: a client
 # connection's local port there can take a branch's port between the pre-start check and the bind.
@@ -106,6 +107,11 @@ class BranchIdentity:
     @property
     def key_prefix(self) -> str:
         return f"{self.project}_{self.ident}:"
+
+    @property
+    def bucket(self) -> str:
+        """The branch's S3 bucket: ``<project>-<slug>``, a valid bucket name of at most 63 characters."""
+        return _fit(f"{self.project}-{self.slug}", "a-z0-9", "-", BUCKET_MAX)
 
     @property
     def key_pattern(self) -> str:

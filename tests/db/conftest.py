@@ -1,8 +1,9 @@
 """Fixtures for the db tests: the real servers, a throwaway project, unique branches cleaned up after.
 
 Servers: Postgres and KeyDB from tests/infra/databases/up (facts.json beside it), the CQL server of
-tests/infra/cassandra/up on 127.0.0.1:9042. Both scripts are idempotent; the fixtures run them when
-the servers do not answer, and fail (never skip) when that does not help.
+tests/infra/cassandra/up on 127.0.0.1:9042, the S3 server of tests/infra/seaweedfs/up (its facts in
+tests/infra/testbed.json). The scripts are idempotent; the fixtures run them when the servers do not
+answer, and fail (never skip) when that does not help.
 """
 
 from __future__ import annotations
@@ -59,11 +60,44 @@ def servers() -> dict[str, Any]:
                 f"no CQL server on 127.0.0.1:9042 (tests/infra/cassandra/up):\n{done.stderr}", pytrace=False
             )
     facts["scylla"] = {"host": CQL[0], "port": CQL[1], "user": "", "password": ""}
+    facts["s3"] = s3_facts()
     return dict(facts)
 
 
+def s3_facts() -> dict[str, Any]:
+    """The test bed's shared SeaweedFS (tests/infra/seaweedfs/up), started when it does not answer."""
+    found = _s3_recorded()
+    if found is None or not _s3_ready(found):
+        done = subprocess.run(
+            [str(INFRA / "seaweedfs" / "up")], capture_output=True, text=True, check=False, timeout=1800
+        )
+        found = _s3_recorded()
+        if done.returncode != 0 or found is None or not _s3_ready(found):
+            why = f"no S3 server of the test bed (tests/infra/seaweedfs/up):\n{done.stderr}"
+            pytest.fail(why, pytrace=False)
+    return found
+
+
+def _s3_recorded() -> dict[str, Any] | None:
+    path = INFRA / "testbed.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    s3 = doc.get("s3")
+    return dict(s3) if isinstance(s3, dict) else None
+
+
+def _s3_ready(s3: dict[str, Any]) -> bool:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection(s3["host"], int(s3["port"]), timeout=2)
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
 def config_text(facts: dict[str, Any]) -> str:
-    pg, kv, cql = facts["postgres"], facts["keydb"], facts["scylla"]
+    pg, kv, cql, s3 = facts["postgres"], facts["keydb"], facts["scylla"], facts["s3"]
     return f"""# written by tests/db/conftest.py
 [project]
 name = "clikd"
@@ -87,6 +121,14 @@ kind = "keydb"
 mode = "external"
 host = "{kv["host"]}"
 port = {kv["port"]}
+
+[databases.s3]
+kind = "s3"
+mode = "external"
+host = "{s3["host"]}"
+port = {s3["port"]}
+user = "{s3["access_key"]}"
+password = "{s3["secret_key"]}"
 """
 
 

@@ -232,4 +232,4 @@ def test_task_reports_config_error_without_traceback(tmp_path: Path) -> None:
 def test_repository_clikd_toml_is_valid() -> None:
     loaded = load(ROOT, env={})
     assert set(loaded.settings.services) == {"auth", "api", "realtime", "media", "studio"}
-    assert {db.kind for db in loaded.settings.databases.values()} == {"postgres", "scylla", "keydb"}
+    assert {db.kind for db in loaded.settings.databases.values()} == {"postgres", "scylla", "keydb", "s3"}

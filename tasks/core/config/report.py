@@ -59,6 +59,8 @@ def names_report(source: BranchSource, ident: BranchIdentity, loaded: LoadedConf
         "key_scan_pattern": ident.key_pattern,
         "k8s_namespace": ident.namespace(settings.deployment.namespace_prefix),
     }
+    if any(db.kind == "s3" for db in settings.databases.values()):
+        names["bucket"] = ident.bucket
     for name in [*settings.databases, *settings.services]:
         names[f"container.{name}"] = ident.container(name)
     return NamesReport(

@@ -196,7 +196,8 @@ class Service(Section, frozen=True, kw_only=True):
 
 
 class Database(Section, frozen=True, kw_only=True):
-    kind: Literal["postgres", "scylla", "keydb"]
+    # s3: an S3-compatible object store; user/password are its access key and secret key.
+    kind: Literal["postgres", "scylla", "keydb", "s3"]
     # "container": clikd runs one per branch; "external": a server that is already running,
     # shared by branches and separated by database/keyspace/prefix names.
     mode: Literal["container", "external"] = "container"
@@ -216,6 +217,11 @@ class Database(Section, frozen=True, kw_only=True):
             raise Invalid("a database with mode = 'container' needs an image")
         if not 1 <= self.port <= 65535:
             raise Invalid(f"port {self.port} is outside 1..65535", "port")
+        if self.kind == "s3" and not (self.user and self.password):
+            raise Invalid(
+                "an s3 store needs user (its access key) and password (its secret key)",
+                "user" if not self.user else "password",
+            )
 
 
 class Codegen(Section, frozen=True, kw_only=True):

@@ -70,5 +70,14 @@ def branch_from(this: Target, other: Target) -> BranchReport:
 
         jobs: dict[str, Callable[[], str]] = {role: pg(role) for role in POSTGRES_ROLES}
         jobs.update(scylla=cql, keydb=kv)
+        if this.s3 and other.s3:
+
+            def objects() -> str:
+                from tasks.core.stores.s3 import transfer
+
+                n = transfer.copy(other.object_store(), other.bucket, this.object_store(), this.bucket)
+                return f"{n} object(s) copied from {other.bucket}"
+
+            jobs["s3"] = objects
         done = parallel(jobs)
     return BranchReport(this.branch, other.branch, done, time.perf_counter() - started)

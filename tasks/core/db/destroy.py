@@ -1,4 +1,5 @@
-"""Remove every store of a branch: both databases and their standby copies, the keyspace, the keys."""
+"""Remove every store of a branch: both databases and their standby copies, the keyspace, the keys,
+the bucket."""
 
 from __future__ import annotations
 
@@ -16,3 +17,7 @@ def destroy(t: Target) -> None:
     with scylla.session(t.scylla) as sess:
         scylla.drop_keyspace(sess, t.keyspace)
     keydb.delete_prefix(keydb.client(t.keydb), t.pattern)
+    if t.s3:
+        from tasks.core.stores.s3 import buckets
+
+        buckets.drop(t.s3, t.bucket)

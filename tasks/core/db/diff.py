@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -470,6 +471,31 @@ def diff_keydb(this: dict[str, dict[str, int]], other: dict[str, dict[str, int]]
     return out
 
 
+# -------------------------------------------------------------------------------------------- s3
+
+
+def s3_listing(t: Target) -> dict[str, tuple[int, str]]:
+    """key -> (size, etag) of the branch's bucket (empty when it has none)."""
+    from tasks.core.stores.s3 import buckets
+
+    return {k: (o.size, o.etag) for k, o in buckets.listing(t.object_store(), t.bucket).items()}
+
+
+def diff_s3(this: dict[str, tuple[int, str]], other: dict[str, tuple[int, str]]) -> list[Change]:
+    """Objects by key: only here (+), only there (-), or different content (~, with the sizes)."""
+    from tasks.core.humanize import human_bytes as size
+
+    out: list[Change] = []
+    for key in sorted(set(this) | set(other)):
+        if key not in other:
+            out.append(Change("s3", "object", key, "+", size(this[key][0])))
+        elif key not in this:
+            out.append(Change("s3", "object", key, "-", size(other[key][0])))
+        elif this[key] != other[key]:
+            out.append(Change("s3", "object", key, "~", f"{size(other[key][0])} -> {size(this[key][0])}"))
+    return out
+
+
 # --------------------------------------------------------------------------------------- whole
 
 
@@ -498,14 +524,15 @@ def snapshot(t: Target) -> dict[str, Any]:
                 return {"table": {}, "index": {}, "view": {}}
             return scylla_schema(sess, t.keyspace)
 
-    return parallel(
-        {
-            "auth": lambda: pg("auth"),
-            "main": lambda: pg("main"),
-            "scylla": cql,
-            "keydb": lambda: keydb_census(keydb.client(t.keydb), t),
-        }
-    )
+    jobs: dict[str, Callable[[], Any]] = {
+        "auth": lambda: pg("auth"),
+        "main": lambda: pg("main"),
+        "scylla": cql,
+        "keydb": lambda: keydb_census(keydb.client(t.keydb), t),
+    }
+    if t.s3:
+        jobs["s3"] = lambda: s3_listing(t)
+    return parallel(jobs)
 
 
 def diff(this: Target, other: Target, *, throwaway: Target | None = None) -> DiffReport:
@@ -535,7 +562,11 @@ def diff(this: Target, other: Target, *, throwaway: Target | None = None) -> Dif
         changes += diff_postgres(role, mine[role], theirs[role])
     changes += diff_scylla(mine["scylla"], theirs["scylla"])
     changes += diff_keydb(mine["keydb"], theirs["keydb"])
-    names = {s: f"{this.name_of(s)} vs {other.name_of(s)}" for s in STORES}
+    # Buckets are compared where both sides have one (a remote target's is not reached).
+    both = [s for s in this.stores if s in mine and s in theirs]
+    if "s3" in both:
+        changes += diff_s3(mine["s3"], theirs["s3"])
+    names = {s: f"{this.name_of(s)} vs {other.name_of(s)}" for s in both}
     return DiffReport(this.branch, other.branch, source, names, changes, time.perf_counter() - started)
 
 

@@ -1,4 +1,4 @@
-"""db.dump and db.restore: a backup of all three stores of a branch, and back.
+"""db.dump and db.restore: a backup of every store of a branch, and back.
 
 A dump is a folder::
 
@@ -9,13 +9,14 @@ A dump is a folder::
                               name replaced by a placeholder so the dump restores into any branch
     scylla/<table>.jsonl      every row, as SELECT JSON gives it (views are rebuilt from their tables)
     keydb/keys.jsonl          every key under the prefix (name without the prefix), its PTTL and DUMP
+    s3/index.jsonl, s3/<n>    the bucket's objects (when an object store is configured): key, size, file
 
 Each Postgres dump is a consistent snapshot of its database; the three stores are read one after
 the other, so stop writers (inv env.stop) when they must agree with each other to the second.
 Restoring replaces the target branch's stores: the databases are recreated with pg_restore, the
 keyspace is dropped and recreated from schema.cql and its rows inserted (``INSERT ... JSON``; row
 write times and per-row TTLs are not kept, table default TTLs apply), and the prefix's keys are
-removed and RESTOREd with their remaining TTL.
+removed and RESTOREd with their remaining TTL; the bucket is emptied and its objects put back.
 """
 
 # ruff: noqa: S608  (statements name only tables read from the catalog, quoted)
@@ -29,13 +30,14 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tasks.core.db import keydb, postgres, scylla, seeds
 from tasks.core.db.errors import StoreUnavailable
-from tasks.core.db.files import STORES, fingerprint
+from tasks.core.db.files import fingerprint
 from tasks.core.db.target import Target, parallel
 from tasks.core.errors import ClikdError, UsageError
 
@@ -281,11 +283,34 @@ def restore_keydb(t: Target, folder: Path) -> str:
     return f"{removed} key(s) removed, {n} restored"
 
 
+# -------------------------------------------------------------------------------------------- s3
+
+
+def dump_s3(t: Target, out: Path) -> dict[str, Any]:
+    from tasks.core.stores.s3 import transfer
+
+    return transfer.dump(t.object_store(), t.bucket, out)
+
+
+def restore_s3(t: Target, folder: Path) -> str:
+    from tasks.core.stores.s3 import transfer
+
+    return transfer.restore(t.object_store(), t.bucket, folder)
+
+
+def empty_s3(t: Target) -> str:
+    from tasks.core.stores.s3 import buckets
+
+    ep = t.object_store()
+    buckets.ensure(ep, t.bucket)
+    return f"{buckets.empty(ep, t.bucket)} object(s) removed, none in the dump"
+
+
 # --------------------------------------------------------------------------------------- whole
 
 
 def dump(t: Target, out: Path) -> DumpReport:
-    """Dump the four stores into ``out``, which appears only once the dump is whole.
+    """Dump every store (the object store too, when configured) into ``out``, which appears only once whole.
 
     The files are written into a hidden sibling folder and renamed into place after the manifest,
     so a dump cut short (an error, a dropped tunnel, Ctrl+C) never leaves a folder that looks complete.
@@ -298,14 +323,15 @@ def dump(t: Target, out: Path) -> DumpReport:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        parts = parallel(
-            {
-                "auth": lambda: dump_postgres(t, "auth", work),
-                "main": lambda: dump_postgres(t, "main", work),
-                "scylla": lambda: dump_scylla(t, work),
-                "keydb": lambda: dump_keydb(t, work),
-            }
-        )
+        jobs: dict[str, Callable[[], dict[str, Any]]] = {
+            "auth": lambda: dump_postgres(t, "auth", work),
+            "main": lambda: dump_postgres(t, "main", work),
+            "scylla": lambda: dump_scylla(t, work),
+            "keydb": lambda: dump_keydb(t, work),
+        }
+        if t.s3:
+            jobs["s3"] = lambda: dump_s3(t, work)
+        parts = parallel(jobs)
         files = sorted(p for p in work.rglob("*") if p.is_file())
         manifest = {
             "format": FORMAT,
@@ -351,14 +377,19 @@ def restore(t: Target, folder: Path) -> RestoreReport:
     started = time.perf_counter()
     manifest = read_manifest(folder)
     stores = manifest["stores"]
-    done = parallel(
-        {
-            "auth": lambda: restore_postgres(t, "auth", folder),
-            "main": lambda: restore_postgres(t, "main", folder),
-            "scylla": lambda: restore_scylla(t, folder, stores["scylla"]),
-            "keydb": lambda: restore_keydb(t, folder),
-        }
-    )
-    return RestoreReport(
-        t.branch, str(folder), manifest["branch"], {s: done[s] for s in STORES}, time.perf_counter() - started
-    )
+    jobs: dict[str, Callable[[], str]] = {
+        "auth": lambda: restore_postgres(t, "auth", folder),
+        "main": lambda: restore_postgres(t, "main", folder),
+        "scylla": lambda: restore_scylla(t, folder, stores["scylla"]),
+        "keydb": lambda: restore_keydb(t, folder),
+    }
+    if "s3" in stores and t.s3 is None:
+        raise UsageError(
+            f"{folder} holds objects of an object store, and this project configures none",
+            hint='add [databases.<name>] with kind = "s3" to clikd.toml, or restore where one is configured',
+        )
+    if t.s3:
+        # A dump from before the object store existed restores it empty.
+        jobs["s3"] = lambda: restore_s3(t, folder) if "s3" in stores else empty_s3(t)
+    done = parallel(jobs)
+    return RestoreReport(t.branch, str(folder), manifest["branch"], done, time.perf_counter() - started)

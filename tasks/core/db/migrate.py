@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tasks.core.db import keydb, postgres, scylla
@@ -20,13 +20,20 @@ from tasks.core.db.target import Target, parallel
 from tasks.core.errors import UsageError
 
 
-def pick(stores: str | None) -> list[str]:
+def pick(stores: str | None, allowed: Sequence[str] = tuple(STORES)) -> list[str]:
+    """The stores named by ``--stores`` (all of ``allowed`` when none), refusing any other."""
     if not stores:
-        return list(STORES)
+        return list(allowed)
     chosen = [s.strip() for s in stores.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in STORES]
+    unknown = [s for s in chosen if s not in allowed]
     if unknown:
-        raise UsageError(f"unknown store {unknown[0]!r}", hint=f"pick from {', '.join(STORES)}")
+        name = unknown[0]
+        why = (
+            f"store {name!r} has no migrations (it holds objects only)"
+            if name == "s3" and "keydb" in allowed
+            else f"unknown store {name!r}"
+        )
+        raise UsageError(why, hint=f"pick from {', '.join(allowed)}")
     return chosen
 
 

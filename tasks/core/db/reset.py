@@ -28,7 +28,7 @@ from typing import Any
 
 from tasks.core.checkpoint import reached
 from tasks.core.db import keydb, postgres, scylla, seeds, standby, workers
-from tasks.core.db.files import POSTGRES_ROLES, STORES, Migration, Source, fingerprint
+from tasks.core.db.files import POSTGRES_ROLES, Migration, Source, fingerprint
 from tasks.core.db.models import no_progress
 from tasks.core.db.target import Target
 
@@ -350,6 +350,25 @@ def reset_keydb(t: Target, migrations: list[Migration], seed_files: list[tuple[s
     )
 
 
+# -------------------------------------------------------------------------------------------- s3
+
+
+def reset_s3(t: Target, seeded: bool) -> StoreReset:
+    """Empty the branch's bucket, then put the seed objects back."""
+    from tasks.core.stores.s3 import buckets, transfer
+
+    started = time.perf_counter()
+    ep = t.object_store()
+    buckets.ensure(ep, t.bucket)
+    removed = buckets.empty(ep, t.bucket)
+    mark = time.perf_counter()
+    files = transfer.seed_files(t.root) if seeded else []
+    transfer.upload(ep, t.bucket, files)
+    done = time.perf_counter()
+    what = f"deleted {removed} object(s)" + (f", put {len(files)} seed object(s)" if seeded else "")
+    return StoreReset("s3", t.bucket, what, done - started, {"empty": mark - started, "seed": done - mark})
+
+
 # ----------------------------------------------------------------------------------------- all
 
 
@@ -366,7 +385,7 @@ def reset(
     started = time.perf_counter()
     src = source or Source(t.root)
     files = t.migrations(src)
-    chosen = stores or list(STORES)
+    chosen = stores or t.stores
 
     def job(store: str) -> Callable[[], StoreReset]:
         def run() -> StoreReset:
@@ -381,6 +400,8 @@ def reset(
                 )
             elif store == "scylla":
                 result = reset_scylla(t, files[store], seeds.scylla_seed(src) if seeded else [], scylla_empty)
+            elif store == "s3":
+                result = reset_s3(t, seeded)
             else:
                 result = reset_keydb(t, files[store], seeds.keydb_seed(src) if seeded else [])
             return result

@@ -3,7 +3,8 @@
 - ``seeds/postgres/{auth,main}.sql``: INSERT ... ON CONFLICT DO NOTHING, run in one transaction;
 - ``seeds/scylla/<table>.jsonl``: one JSON row per line, written with ``INSERT INTO t JSON ?`` in
   unlogged batches that each hold one partition (cheap for the server, few round trips);
-- ``seeds/keydb/keys.jsonl``: typed keys under the branch's prefix, each replaced whole, with TTLs.
+- ``seeds/keydb/keys.jsonl``: typed keys under the branch's prefix, each replaced whole, with TTLs;
+- ``seeds/s3/<key>``: objects of the branch's bucket, each file's path below ``seeds/s3`` its key.
 Seeding twice leaves the same data: db.seed is safe to rerun.
 """
 
@@ -159,7 +160,7 @@ def load_keydb(conn: Any, prefix: str, files: list[tuple[str, str]]) -> dict[str
 def seed(t: Target, stores: list[str] | None = None, *, source: Source | None = None) -> SeedReport:
     """Load the seeds into the branch's (migrated) stores."""
     src = source or Source(t.root)
-    chosen = stores or ["auth", "main", "scylla", "keydb"]
+    chosen = stores or t.stores
     report = SeedReport(t.branch)
 
     def pg(role: str) -> dict[str, int]:
@@ -183,12 +184,25 @@ def seed(t: Target, stores: list[str] | None = None, *, source: Source | None = 
         report.seconds["keydb"] = time.perf_counter() - started
         return counts
 
+    def objects() -> dict[str, int]:
+        from tasks.core.stores.s3 import buckets, transfer
+
+        started = time.perf_counter()
+        ep = t.object_store()
+        files = transfer.seed_files(t.root)
+        buckets.ensure(ep, t.bucket)
+        sent = transfer.upload(ep, t.bucket, files)
+        report.seconds["s3"] = time.perf_counter() - started
+        return {"objects": len(files), "bytes": sent}
+
     jobs: dict[str, Any] = {}
     for store in chosen:
         if store in POSTGRES_ROLES:
             jobs[store] = lambda role=store: pg(role)
         elif store == "scylla":
             jobs[store] = cql
+        elif store == "s3":
+            jobs[store] = objects
         else:
             jobs[store] = kv
     report.counts = parallel(jobs)

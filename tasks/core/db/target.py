@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tasks.core.branch import BranchIdentity, glob_escape, identity
 from tasks.core.db.files import STORES, Migration, Source, load
 from tasks.core.session import Session
-from tasks.core.stores import Endpoint, endpoint
+from tasks.core.stores import Endpoint, endpoint, has_kind
 
 if TYPE_CHECKING:
     from tasks.core.remote.environments import RemoteNames
@@ -29,6 +29,8 @@ class Target:
     keydb: Endpoint
     # Set for staging/production: the names on the remote servers (the endpoints are SSH forwards).
     remote: RemoteNames | None = None
+    # The object store, when clikd.toml configures one (kind = "s3"); not reached on remote targets yet.
+    s3: Endpoint | None = None
 
     @property
     def branch(self) -> str:
@@ -47,13 +49,40 @@ class Target:
         return self.remote.key_prefix if self.remote else self.ident.key_prefix
 
     @property
+    def bucket(self) -> str:
+        return self.ident.bucket
+
+    @property
     def pattern(self) -> str:
         return glob_escape(self.prefix) + "*"
 
     def name_of(self, store: str) -> str:
         if store in ("auth", "main"):
             return self.database(store)
+        if store == "s3":
+            return self.bucket
         return self.keyspace if store == "scylla" else self.prefix
+
+    @property
+    def stores(self) -> list[str]:
+        """Every store of the target: the four with migrations, then the object store when configured."""
+        return [*STORES, "s3"] if self.s3 else list(STORES)
+
+    def object_store(self) -> Endpoint:
+        """The object store's endpoint, or a usage error saying it is not configured."""
+        if self.s3 is None:
+            from tasks.core.errors import UsageError
+
+            if self.remote:
+                raise UsageError(
+                    f"{self.branch}'s object store is not reachable from clikd (only its databases are)",
+                    hint="run this on a local branch, or use the store's own console for that environment",
+                )
+            raise UsageError(
+                "no object store is configured",
+                hint='add [databases.<name>] with kind = "s3" to clikd.toml',
+            )
+        return self.s3
 
     def migrations(self, source: Source | None = None) -> dict[str, list[Migration]]:
         src = source or Source(self.root)
@@ -69,6 +98,7 @@ def for_session(session: Session) -> Target:
         postgres=endpoint(settings, ident, "postgres"),
         scylla=endpoint(settings, ident, "scylla"),
         keydb=endpoint(settings, ident, "keydb"),
+        s3=endpoint(settings, ident, "s3") if has_kind(settings, "s3") else None,
     )
 
 
@@ -77,7 +107,7 @@ def for_branch(session: Session, branch: str) -> Target:
     settings = session.config.settings
     ident = identity(branch, project=settings.project.name, main_branch=settings.git.main_branch)
     base = for_session(session)
-    return Target(ident, base.root, base.postgres, base.scylla, base.keydb)
+    return Target(ident, base.root, base.postgres, base.scylla, base.keydb, s3=base.s3)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from tasks.core.db.dump import DumpReport, RestoreReport
 from tasks.core.db.models import MigrateReport, StatusReport
 from tasks.core.db.reset import ResetReport
 from tasks.core.db.seeds import SeedReport
+from tasks.core.humanize import human_bytes
 
 STATE_STYLE = {
     "applied": "green",
@@ -203,6 +204,9 @@ def dump_view(report: DumpReport) -> RenderableType:
         ]
     )
     rows.append(["keydb", stores["keydb"]["prefix"] + "*", f"{stores['keydb']['keys']} keys"])
+    if "s3" in stores:
+        s3 = stores["s3"]
+        rows.append(["s3", s3["bucket"], f"{s3['objects']} objects, {human_bytes(s3['bytes'])}"])
     return table(
         [Column("store", "name"), Column("what", "name"), Column("contents", "text")],
         rows,

@@ -1,8 +1,8 @@
 """db.connect: how to reach one of the branch's stores, and the shell that opens it.
 
 The info (host, port, user, what the branch's data is called there, a URL with the password hidden)
-is always available; the shell (psql, cqlsh, redis-cli) only when it is installed. For redis-cli
-the prefix matters: the branch's keys are only those under it.
+is always available; the shell (psql, cqlsh, redis-cli; for the bucket the AWS CLI's listing) only
+when it is installed. For redis-cli the prefix matters: the branch's keys are only those under it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tasks.core.db.target import Target
 
-SHELLS = {"auth": "psql", "main": "psql", "scylla": "cqlsh", "keydb": "redis-cli"}
+SHELLS = {"auth": "psql", "main": "psql", "scylla": "cqlsh", "keydb": "redis-cli", "s3": "aws"}
 
 
 @dataclass
@@ -46,6 +46,11 @@ def info(t: Target, store: str) -> tuple[ConnectInfo, dict[str, str]]:
         argv = [program, ep.host, str(ep.port), "-k", name]
         if ep.user:
             argv += ["-u", ep.user, "-p", ep.password]
+    elif store == "s3":
+        ep, name = t.object_store(), t.bucket
+        url = f"{ep.s3_url}/{name}"
+        env = {"AWS_ACCESS_KEY_ID": ep.user, "AWS_SECRET_ACCESS_KEY": ep.password}
+        argv = [program, "--endpoint-url", ep.s3_url, "s3", "ls", "--recursive", f"s3://{name}"]
     else:
         ep, name = t.keydb, t.prefix
         url = f"{ep.display()} (keys under {name})"

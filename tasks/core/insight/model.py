@@ -15,17 +15,19 @@ class TableInsight:
 
 @dataclass
 class NamespaceInsight:
-    name: str  # the key's first segment after the branch's prefix (`auth` of `<prefix>auth:42`)
-    keys: int
-    bytes: int | None  # MEMORY USAGE summed; estimated past SCAN_LIMIT keys
+    # KeyDB: the key's first segment after the branch's prefix (`auth` of `<prefix>auth:42`);
+    # s3: the object key's first path segment (`avatars` of `avatars/1.png`)
+    name: str
+    keys: int  # keys, or objects
+    bytes: int | None  # MEMORY USAGE summed (estimated past SCAN_LIMIT keys); the objects' sizes
     exact: bool = True
 
 
 @dataclass
 class StoreInsight:
-    store: str  # auth | main | scylla | keydb
-    kind: str  # postgres | scylla | keydb
-    target: str  # database, keyspace or key prefix
+    store: str  # auth | main | scylla | keydb | s3
+    kind: str  # postgres | scylla | keydb | s3
+    target: str  # database, keyspace, key prefix or bucket
     exists: bool
     applied: int = 0  # migrations applied (successfully) of ``total`` files
     total: int = 0
@@ -33,7 +35,7 @@ class StoreInsight:
     bytes: int | None = None  # the database's or keyspace's size, the prefix's keys' memory
     tables: list[TableInsight] = field(default_factory=list)
     namespaces: list[NamespaceInsight] = field(default_factory=list)
-    keys: int | None = None  # keydb: every key under the prefix (bookkeeping ones aside)
+    keys: int | None = None  # keydb: every key under the prefix (bookkeeping ones aside); s3: objects
     uptime_s: int | None = None  # keydb: the server's
     error: str = ""  # the store did not answer: what it said
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tasks.core.db.files import POSTGRES_ROLES, STORES
+from tasks.core.db.files import POSTGRES_ROLES
 from tasks.core.db.target import Target, parallel
 from tasks.core.insight.model import InspectReport, StoreInsight
 
@@ -15,7 +15,7 @@ def inspect(t: Target, stores: list[str] | None = None) -> InspectReport:
     ``error`` and the others are still reported."""
     began = time.monotonic()
     files = t.migrations()
-    chosen = stores or list(STORES)
+    chosen = stores or t.stores
 
     def job(store: str) -> Callable[[], StoreInsight]:
         if store in POSTGRES_ROLES:
@@ -27,6 +27,10 @@ def inspect(t: Target, stores: list[str] | None = None) -> InspectReport:
             from tasks.core.insight import scylla
 
             return lambda: scylla.inspect(t.scylla, t.keyspace, files[store])
+        if store == "s3":
+            from tasks.core.insight import s3
+
+            return lambda: s3.inspect(t.object_store(), t.bucket)
         from tasks.core.insight import keydb
 
         return lambda: keydb.inspect(t.keydb, t.prefix, t.pattern, files[store])

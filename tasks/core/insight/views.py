@@ -24,7 +24,10 @@ def _summary(s: StoreInsight) -> list[str | Text]:
     if s.error:
         return [s.store, s.target, Text(s.error, style="red"), "", "", ""]
     if not s.exists:
-        return [s.store, s.target, Text("not created", style="yellow"), "", "", f"0/{s.total}"]
+        none_yet = "—" if s.kind == "s3" else f"0/{s.total}"
+        return [s.store, s.target, Text("not created", style="yellow"), "", "", none_yet]
+    if s.kind == "s3":
+        return [s.store, s.target, f"{s.keys or 0:,} object(s)", human_bytes(s.bytes), "", "—"]
     if s.kind == "keydb":
         held = f"{s.keys or 0:,} keys in {len(s.namespaces)} namespace(s)"
         extra = f"up {human_age(s.uptime_s)}" if s.uptime_s else ""
@@ -41,6 +44,17 @@ def _summary(s: StoreInsight) -> list[str | Text]:
 def _detail(s: StoreInsight) -> RenderableType | None:
     if s.error or not s.exists:
         return None
+    if s.kind == "s3":
+        if not s.namespaces:
+            return None
+        return table(
+            [Column("prefix", "name"), Column("objects", "number"), Column("size", "number")],
+            (
+                [n.name if n.name.startswith("(") else f"{n.name}/", f"{n.keys:,}", human_bytes(n.bytes)]
+                for n in s.namespaces
+            ),
+            title=f"{s.store} {s.target}",
+        )
     if s.kind == "keydb":
         if not s.namespaces:
             return None
@@ -122,6 +136,11 @@ def keys_view(report: KeysReport) -> RenderableType:
 
 @renders(FlushReport)
 def flush_view(report: FlushReport) -> RenderableType:
+    if report.store == "s3":
+        return Text.assemble(
+            ("flushed ", "green"),
+            f"bucket {report.target}: {report.deleted:,} object(s) deleted in {report.seconds * 1000:.0f} ms",
+        )
     return Text.assemble(
         ("flushed ", "green"),
         f"{report.target}*: {report.deleted:,} key(s) deleted, "

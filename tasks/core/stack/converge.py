@@ -192,16 +192,23 @@ def _migrate_and_seed(
         return [skipped]
     kinds = {stack.components[n].kind for n in selection.names if stack.components[n].role == "database"}
     stores = [s for s in STORES if kind_of_store(s) in kinds]
-    if not stores:
+    # The object store has no migrations, only seed objects.
+    seeded = [*stores, "s3"] if "s3" in kinds else stores
+    if not seeded:
         return []
     t = db_target.for_session(session)
-    reached("migrate")
-    on_event(StepEvent("migrate", f"migrating {', '.join(stores)}"))
-    report = db_migrate.migrate(t, stores)
-    applied = sum(len(s.applied) for s in report.stores)
-    notes = [f"migrations: {applied} applied to {', '.join(stores)}" if applied else "migrations: up to date"]
-    on_event(StepEvent("migrate", notes[0], done=True))
+    notes: list[str] = []
+    if stores:
+        reached("migrate")
+        on_event(StepEvent("migrate", f"migrating {', '.join(stores)}"))
+        report = db_migrate.migrate(t, stores)
+        applied = sum(len(s.applied) for s in report.stores)
+        notes.append(
+            f"migrations: {applied} applied to {', '.join(stores)}" if applied else "migrations: up to date"
+        )
+        on_event(StepEvent("migrate", notes[0], done=True))
     if dev.auto_seed and fresh:
+        stores = seeded
         reached("seed")
         on_event(StepEvent("seed", f"seeding {', '.join(stores)}"))
         db_seeds.seed(t, stores)

@@ -1,7 +1,8 @@
 """The branch's own databases inside the stores: created on start, dropped on purge.
 
 Postgres gets ``<project>_auth_<branch>`` and ``<project>_main_<branch>``; the CQL store the keyspace
-``<project>_<branch>``; KeyDB needs nothing (keys carry the branch prefix). Every step is idempotent,
+``<project>_<branch>``; the object store the bucket ``<project>-<branch>``; KeyDB needs nothing (keys
+carry the branch prefix). Every step is idempotent,
 so an interrupted start converges on the next run.
 """
 
@@ -64,6 +65,14 @@ def ensure(settings: Settings, ident: BranchIdentity, kind: str) -> list[str]:
         return ensure_postgres(settings, ident)
     if kind == "scylla":
         return [ident.keyspace] if ensure_keyspace(settings, ident) else []
+    if kind == "s3":
+        from tasks.core.stores.s3 import buckets
+
+        return (
+            [f"bucket {ident.bucket}"]
+            if buckets.ensure(endpoint(settings, ident, "s3"), ident.bucket)
+            else []
+        )
     return []
 
 
@@ -106,4 +115,9 @@ def drop_external(settings: Settings, ident: BranchIdentity, kind: str) -> list[
         finally:
             client.close()
         return [f"{count} keys under {ident.key_prefix}"]
+    if kind == "s3":
+        from tasks.core.stores.s3 import buckets
+
+        objects = buckets.drop(endpoint(settings, ident, "s3"), ident.bucket)
+        return [] if objects is None else [f"bucket {ident.bucket} ({objects} objects)"]
     return []

@@ -32,12 +32,22 @@ PLACEHOLDERS = (
     "key_prefix",
     "scylla_hosts",
     "scylla_keyspace",
+    "s3_endpoint",
+    "s3_bucket",
+    "s3_access_key",
+    "s3_secret_key",
     "branch",
     "service",
 )
 POSTGRES_ROLES = ("auth", "main")
 
 ProbeKind = Literal["http", "tcp", "postgres", "redis", "cql", "none"]
+DATABASE_PROBES: dict[str, ProbeKind] = {
+    "postgres": "postgres",
+    "keydb": "redis",
+    "scylla": "cql",
+    "s3": "http",
+}
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,14 @@ def placeholder_values(settings: Settings, ident: BranchIdentity) -> dict[str, s
     if "scylla" in kinds:
         cql = inner_endpoint(settings, "scylla")
         values["scylla_hosts"] = f"{cql.host}:{cql.port}"
+    if "s3" in kinds:
+        s3 = inner_endpoint(settings, "s3")
+        values.update(
+            s3_endpoint=s3.s3_url,
+            s3_bucket=ident.bucket,
+            s3_access_key=s3.user,
+            s3_secret_key=s3.password,
+        )
     return values
 
 
@@ -194,7 +212,10 @@ def _database(
     name: str, db: Database, settings: Settings, ident: BranchIdentity, ports: dict[str, int]
 ) -> Component:
     labels = {**base_labels(ident.project, ident.branch), LABEL_SERVICE: name, LABEL_ROLE: "database"}
-    probe_kind: ProbeKind = {"postgres": "postgres", "keydb": "redis", "scylla": "cql"}[db.kind]  # type: ignore[assignment]
+    probe_kind: ProbeKind = DATABASE_PROBES[db.kind]
+    # The object store's gateway answers /healthz; env.start then creates the bucket with a signed
+    # request, which is where wrong keys show.
+    path = "/healthz" if db.kind == "s3" else "/health"
     if db.mode == "external":
         return Component(
             name=name,
@@ -208,13 +229,18 @@ def _database(
             ports={},
             volumes={},
             depends_on=(),
-            probe=Probe(probe_kind, db.host, db.port, timeout=db.timeout, user=db.user, password=db.password),
+            probe=Probe(
+                probe_kind, db.host, db.port, path, timeout=db.timeout, user=db.user, password=db.password
+            ),
             pull="never",
             labels=labels,
         )
     env: dict[str, str] = {}
     if db.kind == "postgres":
         env = {"POSTGRES_USER": db.user or "postgres", "POSTGRES_PASSWORD": db.password or "postgres"}
+    elif db.kind == "s3":
+        # SeaweedFS (and most S3 servers) take their admin identity from these two variables.
+        env = {"AWS_ACCESS_KEY_ID": db.user, "AWS_SECRET_ACCESS_KEY": db.password}
     env.update(
         render_environment(
             db.environment, placeholder_values(settings, ident), service=name, where=f"databases.{name}"
@@ -238,6 +264,7 @@ def _database(
             probe_kind,
             "127.0.0.1",
             host_port,
+            path,
             timeout=db.timeout,
             user=env.get("POSTGRES_USER", db.user),
             password=env.get("POSTGRES_PASSWORD", db.password),

@@ -98,6 +98,8 @@ def _connection(settings: Settings, ident: BranchIdentity, kind: str) -> str:
     if kind == "keydb":
         url = ep.redis_url()
         return url.replace(":" + quote(ep.password, safe="") + "@", ":****@", 1) if ep.password else url
+    if kind == "s3":
+        return f"{ep.s3_url}/{ident.bucket}"
     return f"cql://{ep.host}:{ep.port}/{ident.keyspace}"
 
 
@@ -129,6 +131,12 @@ def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
                     + quote_literal(ident.keyspace)
                 )
             return f"{len(tables.rows) if tables else 0} tables in {ident.keyspace}"
+        if kind == "s3":
+            from tasks.core.humanize import human_bytes
+            from tasks.core.stores.s3 import buckets
+
+            held = buckets.stats(endpoint(settings, ident, "s3"), ident.bucket)
+            return "no bucket yet" if held is None else f"{held[0]} objects, {human_bytes(held[1])}"
     except Exception as exc:  # size is informative; its failure is shown, not raised
         return f"? ({type(exc).__name__})"
     return "—"

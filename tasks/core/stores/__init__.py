@@ -1,4 +1,7 @@
-"""Where a branch's databases answer, from this machine and from inside the branch's network."""
+"""Where a branch's databases answer, from this machine and from inside the branch's network.
+
+The object store's own operations (buckets and objects) live in :mod:`tasks.core.stores.s3`.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ class Endpoint:
     """One database server of one branch, as reached from this machine."""
 
     name: str
-    kind: str  # postgres | scylla | keydb
+    kind: str  # postgres | scylla | keydb | s3
     host: str
     port: int
     user: str
@@ -37,6 +40,12 @@ class Endpoint:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}{self.host}:{self.port}/{db}"
 
+    @property
+    def s3_url(self) -> str:
+        """The S3 endpoint URL (plain HTTP: a branch's store on this machine or through a tunnel)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
     def display(self, dbname: str = "postgres") -> str:
         """The connection string with the password hidden (Postgres: to ``dbname``)."""
         if self.kind == "postgres":
@@ -47,11 +56,18 @@ class Endpoint:
                 if self.password
                 else (self.redis_url())
             )
+        if self.kind == "s3":
+            return f"{self.s3_url} (access key {self.user or '-'}, secret ****)"
         return f"{self.host}:{self.port}"
 
 
+def has_kind(settings: Settings, kind: str) -> bool:
+    """Whether clikd.toml configures a database of ``kind`` (the object store is optional)."""
+    return any(db.kind == kind for db in settings.databases.values())
+
+
 def database_of_kind(settings: Settings, kind: str) -> tuple[str, Database]:
-    """The configured database playing ``kind`` (postgres, scylla or keydb)."""
+    """The configured database playing ``kind`` (postgres, scylla, keydb or s3)."""
     for name, db in settings.databases.items():
         if db.kind == kind:
             return name, db
