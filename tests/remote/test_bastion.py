@@ -40,7 +40,7 @@ def bastion() -> dict[str, Any]:
 
 
 def environment_text(name: str, tag: str, facts: dict[str, Any], ssh: dict[str, Any], **over: Any) -> str:
-    pg, kv = facts["postgres"], facts["keydb"]
+    pg, kv, s3 = facts["postgres"], facts["keydb"], facts["s3"]
     pg_port = over.pop("pg_port", pg["port"])
     values = {
         "bastion": f"{ssh['user']}@{ssh['host']}:{ssh['port']}",
@@ -50,6 +50,7 @@ def environment_text(name: str, tag: str, facts: dict[str, Any], ssh: dict[str, 
         "database_name": f"clikd_{{role}}_{name[:4]}{tag}",
         "keyspace": f"clikd_{name[:4]}{tag}",
         "key_prefix": f"clikd_{name[:4]}{tag}:",
+        "bucket": f"clikd-{name[:4]}{tag}",
         **over,
     }
     body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
@@ -61,6 +62,7 @@ def environment_text(name: str, tag: str, facts: dict[str, Any], ssh: dict[str, 
 postgres = {{ host = "127.0.0.1", port = {pg_port}, user = "{pg["user"]}", password_env = "TEST_PG_PW" }}
 scylla = {{ host = "127.0.0.1", port = 9042 }}
 keydb = {{ host = "127.0.0.1", port = {kv["port"]} }}
+s3 = {{ host = "127.0.0.1", port = {s3["port"]}, user = "{s3["access_key"]}", password_env = "TEST_S3_PW" }}
 """
 
 
@@ -74,6 +76,7 @@ class Remote:
         self.ssh = ssh
         self.tag = uuid.uuid4().hex[:8]
         self.project.env["TEST_PG_PW"] = facts["postgres"]["password"]
+        self.project.env["TEST_S3_PW"] = facts["s3"]["secret_key"]
         self.configure()
 
     def configure(self, **over: Any) -> None:
@@ -111,7 +114,9 @@ class Remote:
         base = self.project.target("main")
         for env in ("staging", "production"):
             short = env[:4] + self.tag
-            names = RemoteNames(f"clikd_{{role}}_{short}", f"clikd_{short}", f"clikd_{short}:")
+            names = RemoteNames(
+                f"clikd_{{role}}_{short}", f"clikd_{short}", f"clikd_{short}:", f"clikd-{short}"
+            )
             destroy.destroy(replace(base, remote=names))
         for branch in self.local_branches:
             destroy.destroy(self.project.target(branch))
@@ -184,11 +189,22 @@ def test_inspect_schema_keys_through_the_bastion_and_flush_wants_productions_nam
     for env in ("staging", "production"):
         done = remote.run("db.migrate", "--env", env, "--confirm=production", "--json")
         assert done.returncode == 0, done.stderr
+    from tasks.core.stores import Endpoint
+    from tasks.core.stores.s3 import buckets, transfer
+
+    s3 = remote.facts["s3"]
+    direct = Endpoint("s3", "s3", s3["host"], s3["port"], s3["access_key"], s3["secret_key"], "external")
+    for env in ("stag", "prod"):  # the environments' buckets, written beside clikd
+        buckets.ensure(direct, f"clikd-{env}{remote.tag}")
+        transfer.upload(direct, f"clikd-{env}{remote.tag}", [("media/a.txt", Path(__file__))])
     inspected = remote.run("db.inspect", "--env", "staging", "--json")
     assert inspected.returncode == 0, inspected.stderr
     assert "through clikd-bastion@127.0.0.1:" in inspected.stderr
     stores = {s["store"]: s for s in json.loads(inspected.stdout)["stores"]}
     assert stores["main"]["target"] == remote.database("staging", "main")
+    bucket = stores.pop("s3")
+    assert bucket["target"] == f"clikd-stag{remote.tag}" and bucket["keys"] == 1, bucket
+    assert bucket["bytes"] == Path(__file__).stat().st_size
     assert all(s["exists"] and s["applied"] == s["total"] > 0 for s in stores.values()), stores
 
     schema = remote.run("db.schema", "--env", "staging", "--stores", "main")
@@ -209,6 +225,16 @@ def test_inspect_schema_keys_through_the_bastion_and_flush_wants_productions_nam
     assert flushed.returncode == 0, flushed.stderr
     assert client.get(prefix + "cache:hot") is None
     assert json.loads(flushed.stdout)["target"] == prefix
+
+    production = f"clikd-prod{remote.tag}"
+    refused = remote.run("db.flush", "--stores", "s3", "--env", "production", "--yes")
+    assert refused.returncode == 4 and len(buckets.listing(direct, production)) == 1, refused.stderr
+    flushed = remote.run(
+        "db.flush", "--stores", "s3", "--env", "production", "--yes", "--confirm=production", "--json"
+    )
+    assert flushed.returncode == 0, flushed.stderr
+    assert json.loads(flushed.stdout)["deleted"] == 1 and buckets.listing(direct, production) == {}
+    assert len(buckets.listing(direct, f"clikd-stag{remote.tag}")) == 1  # staging's is another bucket
 
 
 def test_reset_seed_restore_refuse_remote_targets(remote: Remote, tmp_path: Path) -> None:

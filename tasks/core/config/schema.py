@@ -309,10 +309,13 @@ class Environment(Section, frozen=True, kw_only=True):
     database_name: str = "{project}_{role}_{environment}"
     keyspace: str = "{project}_{environment}"
     key_prefix: str = "{project}_{environment}:"
+    bucket: str = "{project}-{environment}"  # the object store's bucket, when databases.s3 is set
+    # postgres, scylla and keydb; s3 (optional): the object store, user = access key, the secret key
+    # from password_env
     databases: dict[str, RemoteDatabase] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _only(self.databases, ("postgres", "scylla", "keydb"), "database", "databases")
+        _only(self.databases, ("postgres", "scylla", "keydb", "s3"), "database", "databases")
 
 
 class Settings(Section, frozen=True, kw_only=True):

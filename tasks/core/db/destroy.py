@@ -17,7 +17,7 @@ def destroy(t: Target) -> None:
     with scylla.session(t.scylla) as sess:
         scylla.drop_keyspace(sess, t.keyspace)
     keydb.delete_prefix(keydb.client(t.keydb), t.pattern)
-    if t.s3:
+    if t.s3 and (t.remote is None or t.remote.bucket):
         from tasks.core.stores.s3 import buckets
 
         buckets.drop(t.s3, t.bucket)

@@ -29,7 +29,8 @@ class Target:
     keydb: Endpoint
     # Set for staging/production: the names on the remote servers (the endpoints are SSH forwards).
     remote: RemoteNames | None = None
-    # The object store, when clikd.toml configures one (kind = "s3"); not reached on remote targets yet.
+    # The object store, when configured: [databases.NAME] kind = "s3" locally, databases.s3 of a
+    # remote environment (through the bastion like the databases).
     s3: Endpoint | None = None
 
     @property
@@ -50,7 +51,7 @@ class Target:
 
     @property
     def bucket(self) -> str:
-        return self.ident.bucket
+        return self.remote.bucket if self.remote else self.ident.bucket
 
     @property
     def pattern(self) -> str:
@@ -75,8 +76,9 @@ class Target:
 
             if self.remote:
                 raise UsageError(
-                    f"{self.branch}'s object store is not reachable from clikd (only its databases are)",
-                    hint="run this on a local branch, or use the store's own console for that environment",
+                    f"[environments.{self.branch}.databases] has no s3: clikd does not know its object store",
+                    hint=f'add s3 = {{ host = ..., port = ..., user = "<access key>", password_env = ... }} '
+                    f"to [environments.{self.branch}.databases]",
                 )
             raise UsageError(
                 "no object store is configured",
@@ -126,6 +128,7 @@ def opened(session: Session, what: str) -> Iterator[Target]:
     env = envs.environment(settings, name)
     bastion = parse_bastion(env.bastion, name)
     remotes = {kind: envs.database(settings, name, kind) for kind in envs.KINDS}
+    remotes.update({kind: env.databases[kind] for kind in envs.OPTIONAL_KINDS if kind in env.databases})
     console.note(f"tunnelling to {name}'s databases through {bastion}")
     with forwards(
         name,
@@ -156,6 +159,7 @@ def opened(session: Session, what: str) -> Iterator[Target]:
             scylla=ep["scylla"],
             keydb=ep["keydb"],
             remote=envs.names(settings, name),
+            s3=ep.get("s3"),
         )
 
 

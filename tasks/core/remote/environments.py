@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from tasks.core.config.schema import Environment, RemoteDatabase, Settings
 from tasks.core.errors import ConfigError
 
-KINDS = ("postgres", "scylla", "keydb")
+KINDS = ("postgres", "scylla", "keydb")  # every environment has these
+OPTIONAL_KINDS = ("s3",)  # reached when [environments.NAME.databases] names it
 
 
 def environment(settings: Settings, name: str) -> Environment:
@@ -48,6 +49,7 @@ class RemoteNames:
     template: str
     keyspace: str
     key_prefix: str
+    bucket: str = ""  # empty: the environment's object store is not configured
 
     def database(self, role: str) -> str:
         return self.template.replace("{role}", role)
@@ -73,6 +75,7 @@ def names(settings: Settings, name: str) -> RemoteNames:
         render(env.database_name, "database_name"),
         render(env.keyspace, "keyspace"),
         render(env.key_prefix, "key_prefix"),
+        render(env.bucket, "bucket") if "s3" in env.databases else "",
     )
 
 
