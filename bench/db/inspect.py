@@ -2,7 +2,9 @@
 
     .venv/bin/python -m bench.db.inspect [--runs 10] [--no-write]
 
-Needs the servers of tests/infra/databases/up and tests/infra/cassandra/up. The branch is seeded
+Needs the servers of tests/infra/databases/up and tests/infra/cassandra/up (and the S3 server of
+tests/infra/seaweedfs/up, whose bucket is then inspected too; no S3 shell is installed here, so the
+by-hand side has no bucket either). The branch is seeded
 with ``db.reset --yes`` (the shipped seeds), then, in turn so that the machine's load falls on both
 alike: ``clikd db.inspect`` (the dashboard), ``clikd db.inspect --json``, and the by-hand peer an
 engineer types today without it: ``psql -c '\\dt+'`` on each of the two databases and
@@ -23,6 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from bench.db.run import ROOT, config, load
 from bench.record import user_environ, write_section
@@ -37,6 +40,16 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr}")
     return wall, done.stdout
+
+
+def _held(doc: dict[str, Any]) -> str:
+    counted = {"keydb": "keys", "s3": "objects"}
+    return ", ".join(
+        f"{s['store']} {s['keys']} {counted[s['kind']]}"
+        if s["kind"] in counted
+        else f"{s['store']} {len(s['tables'])} tables"
+        for s in doc["stores"]
+    )
 
 
 def main() -> None:
@@ -101,10 +114,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     doc = json.loads(sample)
-    held = ", ".join(
-        f"{s['store']} {len(s['tables'])} tables" if s["kind"] != "keydb" else f"keydb {s['keys']} keys"
-        for s in doc["stores"]
-    )
+    held = _held(doc)
 
     def row(name: str, values: list[float], note: str = "") -> str:
         if not values:

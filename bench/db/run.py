@@ -38,10 +38,13 @@ FACTS = ROOT / "tests" / "infra" / "databases" / "facts.json"
 
 def config(path: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from tests.db.conftest import config_text
+    from tests.db.conftest import _s3_recorded, config_text
 
     facts = json.loads(FACTS.read_text())
     facts["scylla"] = {"host": "127.0.0.1", "port": 9042}
+    s3 = _s3_recorded()  # the test bed's SeaweedFS, when it has one: the bucket is measured too
+    if s3:
+        facts["s3"] = s3
     path.write_text(config_text(facts), encoding="utf-8")
 
 

@@ -97,7 +97,7 @@ def _s3_ready(s3: dict[str, Any]) -> bool:
 
 
 def config_text(facts: dict[str, Any]) -> str:
-    pg, kv, cql, s3 = facts["postgres"], facts["keydb"], facts["scylla"], facts["s3"]
+    pg, kv, cql, s3 = facts["postgres"], facts["keydb"], facts["scylla"], facts.get("s3")
     return f"""# written by tests/db/conftest.py
 [project]
 name = "clikd"
@@ -122,6 +122,11 @@ mode = "external"
 host = "{kv["host"]}"
 port = {kv["port"]}
 
+""" + (s3_section(s3) if s3 else "")
+
+
+def s3_section(s3: dict[str, Any]) -> str:
+    return f"""
 [databases.s3]
 kind = "s3"
 mode = "external"

@@ -107,5 +107,7 @@ def test_a_recipe_change_changes_only_that_images_fingerprint(tmp_path: Path) ->
 def test_the_base_is_built_again_when_its_package_list_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     before = base_fingerprint()
     assert "python3-grpcio" in standin.BASE_PACKAGES  # the reference service's gRPC health needs it
-    monkeypatch.setattr(standin, "BASE_PACKAGES", standin.BASE_PACKAGES.replace(",python3-grpcio", ""))
+    from tasks.core.standin import recipes  # the module that reads it
+
+    monkeypatch.setattr(recipes, "BASE_PACKAGES", standin.BASE_PACKAGES.replace(",python3-grpcio", ""))
     assert base_fingerprint() != before
