@@ -42,7 +42,7 @@ def test_standin_builds_the_images_and_env_start_runs_the_stack_on_them(
     run = _standin(env, "--json")
     assert run.code == 0, run.text
     result = run.data
-    assert [s["name"] for s in result["steps"]] == ["base", "postgres", "keydb", "cql", "service"]
+    assert [s["name"] for s in result["steps"]] == ["base", "postgres", "keydb", "cql", "s3", "service"]
     engine = docker.from_env()
     for tag in result["images"].values():
         assert tag.startswith(PREFIX + "/")
@@ -50,7 +50,7 @@ def test_standin_builds_the_images_and_env_start_runs_the_stack_on_them(
     layer = tmp_path / "clikd.local.toml"
     assert result["config_layer"] == str(layer)
     text = layer.read_text()
-    assert text.startswith("# Written by clikd env.standin") and text.count('pull = "never"') == 8
+    assert text.startswith("# Written by clikd env.standin") and text.count('pull = "never"') == 9
 
     again = _standin(env, "--json")
     assert again.code == 0, again.text
@@ -65,6 +65,7 @@ def test_standin_builds_the_images_and_env_start_runs_the_stack_on_them(
         "postgres",
         "keydb",
         "scylla",
+        "s3",
         "auth",
         "api",
         "realtime",
@@ -76,6 +77,7 @@ def test_standin_builds_the_images_and_env_start_runs_the_stack_on_them(
         for c in engine.containers.list(filters={"label": f"dev.clikd.branch={branch}"})
     }
     assert images["scylla"] == f"{PREFIX}/cql:5.0.9" and images["api"] == f"{PREFIX}/api:latest", images
+    assert images["s3"].startswith(f"{PREFIX}/seaweedfs:v"), images
 
     status = clikd("env.status", "--branch", branch, "--json", env=env)
     assert status.code == 0, status.text

@@ -27,15 +27,17 @@ def test_the_layer_points_every_database_and_service_at_the_standin_images(tmp_p
     shutil.copy(ROOT / "clikd.toml", tmp_path / "clikd.toml")
     config = load(tmp_path, env={"CLIKD_CONFIG": str(tmp_path / "clikd.toml")})
     services = list(config.settings.services)
-    images = tags("my-standin", "5.0.9", services)
+    images = tags("my-standin", "5.0.9", services) | {"s3": "my-standin/seaweedfs:v0.0.1"}
     layer = layer_path(config)
     assert layer == tmp_path / "clikd.local.toml"
-    layer.write_text(render_layer(images, services, prefix="my-standin"))
+    assert standin.object_store(config) == "s3"
+    layer.write_text(render_layer(images, services, prefix="my-standin", s3="s3"))
 
     settings = load(tmp_path, env={"CLIKD_CONFIG": str(tmp_path / "clikd.toml")}).settings
     dbs = settings.databases
     assert (dbs["postgres"].image, dbs["postgres"].pull) == ("my-standin/postgres:15", "never")
     assert (dbs["keydb"].image, dbs["keydb"].pull) == ("my-standin/keydb:6", "never")
+    assert (dbs["s3"].image, dbs["s3"].pull, dbs["s3"].port) == ("my-standin/seaweedfs:v0.0.1", "never", 8333)
     scylla = dbs["scylla"]
     assert (scylla.image, scylla.mode, scylla.command, scylla.volume_path) == (
         "my-standin/cql:5.0.9",

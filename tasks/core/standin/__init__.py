@@ -8,6 +8,8 @@ their own (``clikd-standin/…`` by default):
 - ``postgres:15`` and ``keydb:6``: the test bed's recipes (tests/infra/images/*), built FROM that base;
 - ``cql:<version>``: Apache Cassandra playing ScyllaDB, its jars resolved once with Maven on this
   machine (tests/infra/cassandra/pom.xml), its configuration the test bed's, in a container;
+- ``seaweedfs:<version>`` (when the project has an object store): SeaweedFS's ``weed``, built from
+  the Go module proxy (seaweedfs.py), in the test bed's recipe;
 - ``service:1``: the reference service (tests/infra/refservice) with the project's OpenAPI document,
   tagged once per service as ``<service>:latest``.
 
@@ -73,6 +75,13 @@ __all__ = [
 ]
 
 
+def object_store(config: LoadedConfig) -> str:
+    """The name of the project's object store that clikd runs in a container, or ""."""
+    return next(
+        (n for n, db in config.settings.databases.items() if db.kind == "s3" and db.mode == "container"), ""
+    )
+
+
 def build(
     config: LoadedConfig,
     options: StandinOptions,
@@ -112,6 +121,13 @@ def build(
     b.step("postgres", "postgres", lambda: b.build("postgres", infra / "postgres"), force=rebuilt_base)
     b.step("keydb", "keydb", lambda: b.build("keydb", infra / "keydb"), force=rebuilt_base)
     b.step("cql", "cql", lambda: b.build("cql", b.cql_context(version)), force=rebuilt_base)
+    s3 = object_store(config)
+    if s3:
+        from tasks.core.standin import seaweedfs
+
+        weed = seaweedfs.module_version(root)
+        images["s3"] = seaweedfs.image_tag(options.prefix, weed)
+        b.step("s3", "s3", lambda: b.build("s3", seaweedfs.context(b, weed)), force=rebuilt_base)
     b.step("service", "service", lambda: b.build("service", b.service_context()), force=rebuilt_base)
     b.tag_services(services)
 
@@ -120,7 +136,7 @@ def build(
         for name, svc in config.settings.services.items()
         if name in services and svc.test is not None and svc.test.openapi
     }
-    text = render_layer(images, services, prefix=options.prefix, contract_tested=tested)
+    text = render_layer(images, services, prefix=options.prefix, contract_tested=tested, s3=s3)
     layer.write_text(text, encoding="utf-8")
     on_event(StepEvent("config", f"config: wrote {layer.name}", done=True))
     return StandinResult(

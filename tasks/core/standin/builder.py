@@ -104,7 +104,7 @@ class Builder:
             debian_mirror(),
         ]
         try:
-            self._run(argv, log, "base", r"^I: (Retriev|Validat|Extract|Unpack|Configur|Install)\w* ?(\S*)")
+            self.run(argv, log, "base", r"^I: (Retriev|Validat|Extract|Unpack|Configur|Install)\w* ?(\S*)")
         finally:
             _unmount_under(rootfs)
         for rel in TRIM:
@@ -139,14 +139,16 @@ class Builder:
         if not self.present(self.images["base"]):
             raise StandinFailed(f"the engine imported the root file system but has no {self.images['base']}")
 
-    def _run(self, argv: list[str], log: Path, step: str, progress: str) -> None:
+    def run(
+        self, argv: list[str], log: Path, step: str, progress: str, *, env: dict[str, str] | None = None
+    ) -> None:
         """Run a tool, its output to ``log``, a progress event per matching line (at most 5 a second)."""
         pattern = re.compile(progress)
         last = 0.0
         count = 0
         with log.open("w", encoding="utf-8") as out:
             proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_tool_env()
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or _tool_env()
             )
             for line in proc.stdout or ():
                 out.write(line)
@@ -236,7 +238,7 @@ class Builder:
             "-DincludeScope=runtime",
             f"-DoutputDirectory={partial}",
         ]
-        self._run(argv, self.logs / "maven.log", "cql", r"Download(ed|ing) from")
+        self.run(argv, self.logs / "maven.log", "cql", r"Download(ed|ing) from")
         if not (partial / f"cassandra-all-{version}.jar").is_file():
             raise StandinFailed(f"Maven ran but did not produce cassandra-all-{version}.jar in {partial}")
         shutil.rmtree(lib, ignore_errors=True)

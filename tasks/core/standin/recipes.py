@@ -90,6 +90,7 @@ def render_layer(
     *,
     prefix: str,
     contract_tested: dict[str, list[str]] | None = None,
+    s3: str = "",
 ) -> str:
     """The TOML layer that points the stack at the stand-in images.
 
@@ -116,6 +117,8 @@ def render_layer(
         "command = []",
         "timeout = 240",
     ]
+    if s3:  # the object store's database name, when the project has one in a container
+        lines += ["", f"[databases.{s3}]", f'image = "{images["s3"]}"', 'pull = "never"']
     tested = contract_tested or {}
     for name in services:
         lines += ["", f"[services.{name}]", f'image = "{images["service:" + name]}"', 'pull = "never"']
@@ -141,6 +144,7 @@ RECIPE_FILES: dict[str, tuple[str, ...]] = {
         "tests/infra/cassandra/jvm17.options",
         "tests/infra/cassandra/pom.xml",
     ),
+    "s3": ("tests/infra/images/seaweedfs",),
     "service": (
         "tests/infra/images/service",
         "tests/infra/refservice/refservice.py",
