@@ -111,7 +111,8 @@ class BranchIdentity:
     @property
     def bucket(self) -> str:
         """The branch's S3 bucket: ``<project>-<slug>``, a valid bucket name of at most 63 characters."""
-        return _fit(f"{self.project}-{self.slug}", "a-z0-9", "-", BUCKET_MAX)
+        name = f"{self.project}-{self.slug}"  # both already [a-z0-9-]: only the length can be wrong
+        return name if len(name) <= BUCKET_MAX else _fit(name, "a-z0-9", "-", BUCKET_MAX)
 
     @property
     def key_pattern(self) -> str:

@@ -44,6 +44,7 @@ def all_names(branch: str) -> list[str]:
         ident.keyspace,
         ident.key_prefix,
         ident.namespace("clikd"),
+        ident.bucket,
     ]
 
 
@@ -59,6 +60,8 @@ def test_every_name_is_valid_for_its_target(branch: str) -> None:
     assert IDENT.match(ident.keyspace) and len(ident.keyspace) <= CQL_MAX
     namespace = ident.namespace("clikd")
     assert DNS_LABEL.match(namespace) and len(namespace) <= K8S_MAX, namespace
+    # S3: 3-63 of [a-z0-9.-], starting and ending with a letter or digit (no dots: no IP look-alike)
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", ident.bucket), ident.bucket
     # The prefix holds exactly one ':' (its end), so no branch's keys look like another's namespace.
     assert ident.key_prefix.count(":") == 1 and ident.key_prefix.endswith(":")
     block = ident.port_block
@@ -93,6 +96,7 @@ def test_names_look_like_the_plan_for_simple_branches() -> None:
     assert main.postgres_db("main") == "clikd_main_main"
     assert main.keyspace == "clikd_main"
     assert main.key_prefix == "clikd_main:"
+    assert main.bucket == "clikd-main" and identity("feat/x").bucket == identity("feat/x").network
     assert main.port_block is None
     assert identity("feat/x").is_main is False
 
