@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tasks.core.stores.s3 import buckets
 from tasks.core.stores.s3.client import connect
 from tests.db.conftest import Branches, Project
@@ -189,3 +191,28 @@ def test_a_project_without_an_object_store_says_so(project: Project, branches: B
     assert [s["store"] for s in json.loads(inspected.stdout)["stores"]] == ["auth", "main", "scylla", "keydb"]
     migrate = project.inv("db.migrate", "--stores", "s3", branch=branch)
     assert migrate.returncode == 2 and "store 's3' has no migrations" in " ".join(migrate.stderr.split())
+
+
+def test_the_light_reads_agree_with_the_client(project: Project, branches: Branches) -> None:
+    """env.status's and env.start's signed requests (wire.py) against the same server as minio."""
+    from dataclasses import replace
+
+    from tasks.core.stores.s3 import transfer, wire
+
+    t = project.target(branches.new())
+    ep = t.object_store()
+    assert wire.bucket_exists(ep, t.bucket) is False and wire.bucket_stats(ep, t.bucket) is None
+    buckets.ensure(ep, t.bucket)
+    files = transfer.seed_files(project.root)[:23]
+    transfer.upload(ep, t.bucket, files)
+    _put(t, "odd key ü +&=?.bin", b"z" * 77)
+    assert wire.bucket_exists(ep, t.bucket) is True
+    expected = buckets.stats(ep, t.bucket)
+    assert expected == (24, sum(p.stat().st_size for _, p in files) + 77)
+    assert wire.bucket_stats(ep, t.bucket) == expected
+    assert wire.bucket_stats(ep, t.bucket, page=5) == expected  # five pages and a continuation token each
+    wrong = replace(ep, password="not-the-secret")
+    with pytest.raises(wire.WireError, match="SignatureDoesNotMatch"):
+        wire.bucket_stats(wrong, t.bucket)
+    with pytest.raises(wire.WireError, match="403"):
+        wire.bucket_exists(wrong, t.bucket)

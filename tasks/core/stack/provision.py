@@ -66,13 +66,17 @@ def ensure(settings: Settings, ident: BranchIdentity, kind: str) -> list[str]:
     if kind == "scylla":
         return [ident.keyspace] if ensure_keyspace(settings, ident) else []
     if kind == "s3":
+        from tasks.core.stores.s3 import wire
+
+        ep = endpoint(settings, ident, "s3")
+        try:
+            if wire.bucket_exists(ep, ident.bucket):  # the usual case, without loading the S3 client
+                return []
+        except wire.WireError:
+            pass  # the client below says what is wrong (refused keys: which ones), with a hint
         from tasks.core.stores.s3 import buckets
 
-        return (
-            [f"bucket {ident.bucket}"]
-            if buckets.ensure(endpoint(settings, ident, "s3"), ident.bucket)
-            else []
-        )
+        return [f"bucket {ident.bucket}"] if buckets.ensure(ep, ident.bucket) else []
     return []
 
 

@@ -133,9 +133,9 @@ def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
             return f"{len(tables.rows) if tables else 0} tables in {ident.keyspace}"
         if kind == "s3":
             from tasks.core.humanize import human_bytes
-            from tasks.core.stores.s3 import buckets
+            from tasks.core.stores.s3.wire import bucket_stats
 
-            held = buckets.stats(endpoint(settings, ident, "s3"), ident.bucket)
+            held = bucket_stats(endpoint(settings, ident, "s3"), ident.bucket)
             return "no bucket yet" if held is None else f"{held[0]} objects, {human_bytes(held[1])}"
     except Exception as exc:  # size is informative; its failure is shown, not raised
         return f"? ({type(exc).__name__})"
