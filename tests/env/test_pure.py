@@ -57,7 +57,8 @@ def test_external_loopback_database_is_reached_through_the_host_alias() -> None:
 
 def test_waves_and_dependencies(settings) -> None:  # type: ignore[no-untyped-def]
     stack = resolve(settings, identity("main"))
-    assert stack.waves[0] == ["keydb", "postgres", "scylla"]
+    assert stack.waves[0] == ["keydb", "postgres", "s3", "scylla"]
+    assert stack.components["media"].depends_on == ("postgres", "s3")
     assert stack.dependencies({"studio"}) == {"studio", "api", "auth", "postgres", "scylla", "keydb"}
     assert stack.dependents({"auth"}) == {"auth", "api", "studio"}
     # main keeps the plan's ports

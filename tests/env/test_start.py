@@ -26,17 +26,17 @@ def test_full_start_to_healthy_then_a_second_start_changes_nothing(branches: Bra
     result = first.data
     assert result["changed"] is True
     names = {c["name"] for c in result["components"]}
-    assert names == {"postgres", "keydb", "scylla", "auth", "api", "realtime", "media", "studio"}
+    assert names == {"postgres", "keydb", "scylla", "s3", "auth", "api", "realtime", "media", "studio"}
     assert all(c["healthy"] for c in result["components"])
     # dependency order: nothing became healthy before what it depends on
     ready = {c["name"]: c["seconds"] for c in result["components"]}
     assert ready["auth"] >= ready["postgres"] and ready["api"] >= max(
         ready["auth"], ready["keydb"], ready["scylla"]
     )
-    assert ready["studio"] >= ready["api"]
+    assert ready["studio"] >= ready["api"] and ready["media"] >= ready["s3"]
 
     containers = _containers(branch)
-    assert len(containers) == 7  # scylla is external
+    assert len(containers) == 7  # scylla and s3 are the test bed's shared servers
     for c in containers:
         labels = c.labels
         assert labels["dev.clikd.project"] == "clikd" and labels["dev.clikd.branch"] == branch
