@@ -134,13 +134,13 @@ def main() -> None:
             row(
                 "clikd db.inspect",
                 figures["human"],
-                "the whole process: start, config, four stores, the tables",
+                "the whole process: start, config, every store, the tables",
             ),
             row("clikd db.inspect --json", figures["json"]),
             row(
                 "  of which the stores' reading",
                 figures["reading"],
-                "in the process, four stores in parallel",
+                "in the process, every store in parallel",
             ),
             row(
                 "by hand: psql \\dt+ twice, redis-cli --scan",

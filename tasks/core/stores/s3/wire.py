@@ -1,10 +1,11 @@
-"""Two signed S3 reads for the everyday commands: does the bucket exist (HeadBucket), and its object
-count and bytes (ListObjectsV2), signed with AWS Signature Version 4 over the standard library's hmac.
+"""Two signed S3 reads for the everyday commands: does the bucket exist (HeadBucket), and what it
+holds (ListObjectsV2), signed with AWS Signature Version 4 over the standard library's hmac.
 
-env.status reads every store on every frame within its 0.5 s budget, and a no-op env.start checks
-that the branch's bucket is there; the minio client's import alone (its admin and crypto modules
-load with it) cost each of them 0.18 s on the test machine. These are the requests the client
-sends, signed the same way, and nothing else: every call that changes the store goes through minio.
+env.status reads every store on every frame within its 0.5 s budget, a no-op env.start checks that
+the branch's bucket is there, and db.inspect lists it; the minio client's import alone (its admin
+and crypto modules load with it) cost each of them 0.18 s on the test machine. These are the
+requests the client sends, signed the same way, and nothing else: every call that changes the
+store goes through minio.
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ def signed_headers(
     return headers
 
 
-def bucket_stats(
+def listing(
     ep: Endpoint, bucket: str, *, timeout: float = 2.0, page: int = 1000
-) -> tuple[int, int] | None:
-    """(objects, bytes) of ``bucket``; None when it does not exist. Raises WireError or OSError."""
+) -> list[tuple[str, int]] | None:
+    """Every (key, size) of ``bucket``; None when it does not exist. Raises WireError or OSError."""
     import xml.etree.ElementTree as ET
 
-    objects = size = 0
+    found: list[tuple[str, int]] = []
     token = ""
     conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
     try:
@@ -94,13 +95,20 @@ def bucket_stats(
             if root is None:
                 raise WireError(f"{response.status}: an empty listing")
             for item in root.iter(f"{NS}Contents"):
-                objects += 1
-                size += int(item.findtext(f"{NS}Size", "0"))
+                found.append((item.findtext(f"{NS}Key", ""), int(item.findtext(f"{NS}Size", "0"))))
             token = root.findtext(f"{NS}NextContinuationToken", "")
             if root.findtext(f"{NS}IsTruncated", "false") != "true" or not token:
-                return objects, size
+                return found
     finally:
         conn.close()
+
+
+def bucket_stats(
+    ep: Endpoint, bucket: str, *, timeout: float = 2.0, page: int = 1000
+) -> tuple[int, int] | None:
+    """(objects, bytes) of ``bucket``; None when it does not exist. Raises WireError or OSError."""
+    found = listing(ep, bucket, timeout=timeout, page=page)
+    return None if found is None else (len(found), sum(size for _, size in found))
 
 
 def bucket_exists(ep: Endpoint, bucket: str, *, timeout: float = 5.0) -> bool:
