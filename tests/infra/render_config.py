@@ -7,6 +7,7 @@ where images come from and where the databases run change:
 - service images come from the test bed's password-protected registry on loopback;
 - Postgres and KeyDB run per branch from the images the test bed built (never pulled);
 - the ScyllaDB role is played by the test bed's Cassandra, shared by branches through keyspace names;
+- the object store is the test bed's SeaweedFS, shared by branches through bucket names;
 - contract tests (`[services.NAME.test] openapi`) cover the operations the reference service fakes
   (STANDIN_OPERATIONS; the others answer 404, which the spec does not document).
 """
@@ -77,6 +78,18 @@ def render(facts: dict[str, Any]) -> dict[str, Any]:
         "port": int(cassandra["port"]),
         "timeout": 120,
     }
+    s3 = facts.get("s3")
+    if s3 and "s3" in config["databases"]:
+        # the test bed's shared SeaweedFS, branches apart by bucket (a test runs the image per branch)
+        config["databases"]["s3"] = {
+            "kind": "s3",
+            "mode": "external",
+            "host": s3["host"],
+            "port": int(s3["port"]),
+            "user": s3["access_key"],
+            "password": s3["secret_key"],
+            "timeout": 60,
+        }
     for name, service in config["services"].items():
         service["image"] = f"{registry['host']}/{registry['namespace']}/{name}:latest"
         test = service.get("test")
