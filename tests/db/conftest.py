@@ -1,8 +1,8 @@
 """Fixtures for the db tests: the real servers, a throwaway project, unique branches cleaned up after.
 
 Servers: Postgres and KeyDB from tests/infra/databases/up (facts.json beside it), the CQL server of
-tests/infra/cassandra/up on 127.0.0.1:9042, the S3 server of tests/infra/seaweedfs/up (its facts in
-tests/infra/testbed.json). The scripts are idempotent; the fixtures run them when the servers do not
+tests/infra/cassandra/up on 127.0.0.1:9042, the S3 server of tests/infra/seaweedfs/up (facts.json
+beside it). The scripts are idempotent; the fixtures run them when the servers do not
 answer, and fail (never skip) when that does not help.
 """
 
@@ -79,10 +79,8 @@ def s3_facts() -> dict[str, Any]:
 
 
 def _s3_recorded() -> dict[str, Any] | None:
-    path = INFRA / "testbed.json"
-    doc = json.loads(path.read_text()) if path.is_file() else {}
-    s3 = doc.get("s3")
-    return dict(s3) if isinstance(s3, dict) else None
+    path = INFRA / "seaweedfs" / "facts.json"
+    return dict(json.loads(path.read_text())) if path.is_file() else None
 
 
 def _s3_ready(s3: dict[str, Any]) -> bool:
