@@ -1,7 +1,8 @@
 """A branch's bucket: created at start, listed, measured, emptied, dropped.
 
-Every call names the bucket; nothing here lists or touches another branch's bucket except
-:func:`names`, which env.prune uses to find buckets whose branch is gone.
+Every call names the bucket: nothing here lists or touches another branch's bucket (env.prune
+drops a gone branch's bucket through that branch's own purge). env.status, a no-op env.start and
+db.inspect read through wire.py instead; :func:`stats` is the client's answer a test holds them to.
 """
 
 from __future__ import annotations
@@ -120,9 +121,3 @@ def drop(ep: Endpoint, bucket: str) -> int | None:
             if exc.code != "NoSuchBucket":
                 raise
     return removed
-
-
-def names(ep: Endpoint, prefix: str) -> list[str]:
-    """The server's buckets whose name starts with ``prefix`` (one project's branches)."""
-    with translated(ep, "listing buckets"):
-        return sorted(b.name for b in connect(ep).list_buckets() if b.name.startswith(prefix))
