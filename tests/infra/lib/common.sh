@@ -19,6 +19,8 @@ TB_IMG_BASE=clikd-testbed/base:bookworm-1
 TB_IMG_POSTGRES=clikd-testbed/postgres:15
 TB_IMG_KEYDB=clikd-testbed/keydb:6
 TB_IMG_SERVICE=clikd-testbed/service:1
+# SeaweedFS's image, tagged with the Go module version tests/infra/seaweedfs/up builds (as env.standin's)
+TB_IMG_SEAWEEDFS=clikd-testbed/seaweedfs:$(tr -d ' \n' <"$TB_INFRA/images/seaweedfs/version" 2>/dev/null)
 TB_DOCKERD_LOG=/var/log/clikd-dockerd.log
 
 TB_SUMMARY=()
