@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tasks.core.checkpoint import reached
-from tasks.core.stack import grpc_health, workers
+from tasks.core.stack import workers
 from tasks.core.stack.containers import check_ports, ensure_network, read_actual, remove
 from tasks.core.stack.engine import connect
 from tasks.core.stack.model import (
@@ -63,8 +63,6 @@ def start(
         confirm_exclusion(selection)
     timeout = options.timeout or settings.development.start_timeout
     deadline = began + timeout
-    if any(stack.components[n].probe.grpc_port for n in selection.names):
-        grpc_health.preload()  # ~70 ms of imports, beside the engine's and the registry's answers
 
     client = connect()
     stack, moved = _on_own_block(client, session, stack)
