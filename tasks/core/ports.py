@@ -26,13 +26,25 @@ def record_path(ident: BranchIdentity) -> Path:
     return records_dir() / f"{ident.project}-{ident.slug}.json"
 
 
+# path -> (mtime_ns, size, block): a record is read again only when its file changed; a status
+# frame asks for the block a dozen times (once per endpoint).
+_read: dict[Path, tuple[int, int, int | None]] = {}
+
+
 def recorded_block(ident: BranchIdentity) -> int | None:
     """The block env.start recorded for this branch, if any."""
+    path = record_path(ident)
     try:
-        data = json.loads(record_path(ident).read_text())
-        return int(data["block"]) if data.get("branch") == ident.branch else None
+        st = path.stat()
+        seen = _read.get(path)
+        if seen is not None and seen[:2] == (st.st_mtime_ns, st.st_size):
+            return seen[2]
+        data = json.loads(path.read_text())
+        block = int(data["block"]) if data.get("branch") == ident.branch else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    _read[path] = (st.st_mtime_ns, st.st_size, block)
+    return block
 
 
 def block_of(ident: BranchIdentity) -> int | None:

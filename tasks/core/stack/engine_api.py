@@ -4,7 +4,7 @@ The everyday commands (a no-op ``env.start``, ``env.status``) ask the engine a h
 is it there, which containers does the branch have, which images, which network, and whether the
 registry's digest is the local one. docker-py answers them through requests and urllib3, whose import
 alone costs a no-op start about 55 ms of its budget. These calls are plain HTTP/1.1 on a Unix socket,
-so the standard library's ``http.client`` serves them; every other call (create, pull, build, logs,
+so a plain HTTP/1.1 exchange serves them (http1.py); every other call (create, pull, build, logs,
 exec, ...) goes to docker-py, imported the first time one is made. Errors are docker-py's own
 (``NotFound``, ``ImageNotFound``, ``APIError``), built from the engine's answer, so callers cannot tell
 the two paths apart. Only a local ``unix://`` engine without TLS takes this path (:func:`usable`).
@@ -13,7 +13,6 @@ the two paths apart. Only a local ``unix://`` engine without TLS takes this path
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import socket
@@ -21,6 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from tasks.core.stack import http1
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -33,20 +34,15 @@ def socket_path() -> str | None:
     return host[len("unix://") :] or DEFAULT_SOCKET
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+def _unix_socket(path: str, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def encode_filters(filters: dict[str, Any]) -> str:
@@ -103,23 +99,22 @@ class EngineAPI:
         url = path + (f"?{urlencode(params)}" if params else "")
         # A connection per call: callers ask from several threads, and connecting to a Unix socket
         # costs microseconds.
-        conn = _UnixConnection(self._path, self._timeout)
+        sock = _unix_socket(self._path, self._timeout)
         try:
             sent = dict(headers or {})
             data = None
             if body is not None:
                 data = json.dumps(body).encode()
                 sent["Content-Type"] = "application/json"
-            conn.request(method, url, body=data, headers=sent)
-            answer = conn.getresponse()
-            raw = answer.read()
+            answer = http1.exchange(sock, method, url, host="localhost", headers=sent, body=data)
         finally:
-            conn.close()
+            sock.close()
+        raw = answer.body
         if answer.status >= 400:
             _raise_api_error(answer.status, answer.reason, raw, f"http+docker://localhost{url}")
         if not raw:
             return None
-        if (answer.getheader("Content-Type") or "").startswith("application/json"):
+        if answer.header("Content-Type").startswith("application/json"):
             return json.loads(raw)
         return raw.decode(errors="replace")
 

@@ -9,6 +9,7 @@ it talks to the branch's own container on loopback.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -164,6 +165,13 @@ class Connection:
                 return rows
 
 
+@functools.lru_cache(maxsize=16)
+def _salted(password: str, salt: str, iterations: int) -> bytes:
+    """SCRAM's SaltedPassword (RFC 5802: a client may keep it): 4096 rounds of PBKDF2 once per
+    process, not once per connection; ``env.status --watch`` opens several a second."""
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), iterations)
+
+
 class _Scram:
     def __init__(self, password: str) -> None:
         self.password = password
@@ -178,9 +186,7 @@ class _Scram:
         attrs = dict(part.split("=", 1) for part in server_first.split(","))
         if not attrs["r"].startswith(self.nonce):
             raise PgError("SCRAM: the server's nonce does not extend ours")
-        salted = hashlib.pbkdf2_hmac(
-            "sha256", self.password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"])
-        )
+        salted = _salted(self.password, attrs["s"], int(attrs["i"]))
         client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
         stored_key = hashlib.sha256(client_key).digest()
         without_proof = f"c=biws,r={attrs['r']}"

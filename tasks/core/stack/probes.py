@@ -7,12 +7,11 @@ with a ``grpc`` port must also answer the grpc.health.v1 Check with SERVING (grp
 
 from __future__ import annotations
 
-import http.client
 import socket
 import time
 from dataclasses import dataclass, replace
 
-from tasks.core.stack import grpc_health
+from tasks.core.stack import grpc_health, http1
 from tasks.core.stack.grpc_health import GrpcHealth
 from tasks.core.stack.spec import Probe
 
@@ -29,16 +28,15 @@ class ProbeResult:
 
 
 def _http(p: Probe, timeout: float) -> str:
-    conn = http.client.HTTPConnection(p.host, p.port, timeout=timeout)
-    try:
-        conn.request("GET", p.path, headers={"User-Agent": "clikd-probe"})
-        resp = conn.getresponse()
-        body = resp.read(600).decode(errors="replace").strip()
-        if 200 <= resp.status < 300:
-            return ""
-        return f"GET {p.path} answered {resp.status} {resp.reason}" + (f": {body}" if body else "")
-    finally:
-        conn.close()
+    with socket.create_connection((p.host, p.port), timeout=timeout) as sock:
+        host = f"{p.host}:{p.port}"
+        answer = http1.exchange(
+            sock, "GET", p.path, host=host, headers={"User-Agent": "clikd-probe"}, limit=600
+        )
+    if 200 <= answer.status < 300:
+        return ""
+    body = answer.body.decode(errors="replace").strip()
+    return f"GET {p.path} answered {answer.status} {answer.reason}" + (f": {body}" if body else "")
 
 
 def _tcp(p: Probe, timeout: float) -> str:

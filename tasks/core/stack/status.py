@@ -344,9 +344,12 @@ def _database_work(
     )
     healthy = {c.kind: c for n, c in stores.items() if probes[f"probe:{n}"].ok}
     jobs: dict[str, Any] = {
-        f"size:{n}": lambda c=c: _size(settings, ident, c.kind) for n, c in stores.items()
+        f"size:{n}": _slow(rates, f"size:{n}", partial(_size, settings, ident, c.kind))
+        for n, c in stores.items()
     }
-    jobs["migrations"] = lambda: status_migrations.migrations(session, set(healthy))
+    jobs["migrations"] = _slow(
+        rates, f"migrations:{sorted(healthy)}", partial(status_migrations.migrations, session, set(healthy))
+    )
     got = workers.run_all(jobs, limit=16)
     workers.wait_all(service_probes)
     probes.update({job.name: job.result for job in service_probes if job.result is not None})
@@ -357,6 +360,22 @@ def _database_work(
         got["migrations"],
         status_db.Sampling(earlier, stored, start, after, scopes),
     )
+
+
+def _slow(rates: status_db.Rates | None, key: str, read: Callable[[], Any]) -> Callable[[], Any]:
+    """``read``, or under --watch its answer from a frame less than SLOW_EVERY_S ago."""
+    if rates is None:
+        return read
+
+    def kept_or_read() -> Any:
+        hit = rates.slow.get(key)
+        if hit is not None and time.monotonic() - hit[0] < status_db.SLOW_EVERY_S:
+            return hit[1]
+        value = read()
+        rates.slow[key] = (time.monotonic(), value)
+        return value
+
+    return kept_or_read
 
 
 def _state(comp: Component, inspect: dict[str, Any] | None) -> tuple[str, str]:

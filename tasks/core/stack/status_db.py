@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tasks.core.stack import qps_sample, workers
 from tasks.core.stack.model import DatabaseActivity
@@ -44,6 +44,8 @@ PG_COUNTER = "xact_commit + xact_rollback"
 KEYDB_COUNTER = "total_commands_processed"
 CQL_COUNTER = "Native-Transport-Requests completed"
 ORDER = ("auth", "main", "scylla", "keydb")  # as db.status lists the stores
+SLOW_EVERY_S = 5.0  # --watch reads sizes and migrations this often; health, CPU and rates each frame
+SAVE_EVERY_S = 10.0  # --watch writes the kept counter samples this often (each run without --watch: once)
 
 
 # ----------------------------------------------------------------------------- activity
@@ -57,6 +59,9 @@ class Rates:
 
     last: dict[str, Reading] = field(default_factory=dict)
     scopes: dict[str, str] = field(default_factory=dict)
+    saved_at: float = -SAVE_EVERY_S  # when the sample file was last written (monotonic)
+    # facts that change slowly (sizes, migrations): key -> (monotonic time read, value)
+    slow: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
 
 def _pg(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
@@ -289,8 +294,14 @@ def finish(
         last.update(end)
     for name, cur in sampling.after.items():
         found.setdefault(name, _activity(cur, None))
-    qps_sample.save(ident, last)
-    if rates is not None:
+    if rates is None:
+        qps_sample.save(ident, last)
+    else:
+        # --watch: the file is for the next command, not the next frame (which uses rates.last);
+        # written every SAVE_EVERY_S, it costs a frame a tenth of what writing it each second did
+        if time.monotonic() - rates.saved_at >= SAVE_EVERY_S:
+            qps_sample.save(ident, last)
+            rates.saved_at = time.monotonic()
         rates.last, rates.scopes = last, scopes
     order = sorted(found, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     return [found[n] for n in order]
