@@ -181,7 +181,8 @@ class Prometheus:
                 f"Prometheus refused the query ({error_type}): {error}; the query: {promql}",
                 hint="check the query of this analysis check in [deployment.production.analysis]"
                 if error_type == "bad_data"
-                else f"HTTP {status} from {self.url}",
+                else f"Prometheus failed to evaluate it (HTTP {status}): a heavy query over a long "
+                "interval, or an overloaded server; try it in Prometheus's own query page",
                 error_type=error_type,
                 error=error,
             )
