@@ -8,6 +8,7 @@ and runs on every construction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -244,6 +245,150 @@ class Clients(Section, frozen=True, kw_only=True):
     python: Client = Client(output="clients/python", package="clikd-api")
 
 
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# A duration: seconds as a number, or Prometheus's spelling ("30s", "2m", "1m30s", "500ms").
+Duration = Annotated[str | float, Meta(description="seconds, or a duration such as '30s', '2m', '1m30s'")]
+
+
+def duration_seconds(value: str | float) -> float:
+    """Seconds of a duration: a number of seconds, or "30s", "2m", "1m30s", "500ms", "1h".
+
+    ValueError naming the value otherwise (a negative number, a unit missing or unknown).
+    """
+    if isinstance(value, int | float):
+        if not value >= 0:  # also NaN
+            raise ValueError(f"{value!r} is not a duration (it must be 0 or more seconds)")
+        return float(value)
+    text = value.strip()
+    parts = DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(
+            f"{value!r} is not a duration (a number of seconds, or e.g. '30s', '2m', '1m30s', '500ms')"
+        )
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+
+
+# The placeholders a check's query may hold; clikd fills them in per service and step.
+QUERY_PLACEHOLDERS = ("service", "slot", "namespace", "interval")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class AnalysisCheck(Section, frozen=True, kw_only=True):
+    """One query of a canary analysis and its bound: the step passes while value <= max (or >= min)."""
+
+    name: str
+    query: str
+    max: float | None = None
+    min: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise Invalid("a check needs a name", "name")
+        if not self.query.strip():
+            raise Invalid(f"check {self.name!r} has an empty query", "query")
+        if (self.max is None) == (self.min is None):
+            which = "both" if self.max is not None else "neither"
+            raise Invalid(
+                f"check {self.name!r} sets {which} of max and min: set exactly one "
+                "(max = 0.5: the value must stay at or below it; min = 0.99: at or above it)",
+                "max" if self.max is not None else "name",
+            )
+        for found in PLACEHOLDER.findall(self.query):
+            if found not in QUERY_PLACEHOLDERS:
+                import difflib
+
+                near = difflib.get_close_matches(found, QUERY_PLACEHOLDERS, n=1, cutoff=0.5)
+                tip = f"; did you mean {{{near[0]}}}?" if near else ""
+                raise Invalid(
+                    f"check {self.name!r}: {{{found}}} is not a placeholder (known: "
+                    f"{', '.join('{' + p + '}' for p in QUERY_PLACEHOLDERS)}){tip}",
+                    "query",
+                )
+
+
+class Analysis(Section, frozen=True, kw_only=True):
+    """The checks run against Prometheus at every canary step."""
+
+    interval: Duration = "1m"  # between two rounds of checks, and the range of rate() in the queries
+    failure_limit: Annotated[int, Meta(ge=1)] = 1  # failed checks in a shift that abort it
+    # None: Flagger's two (request success rate >= 99 %, p99 latency <= 500 ms), see
+    # tasks/core/deploy/canary/analysis.py
+    checks: list[AnalysisCheck] | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            seconds = duration_seconds(self.interval)
+        except ValueError as exc:
+            raise Invalid(str(exc), "interval") from None
+        if seconds < 1:
+            raise Invalid(f"interval {self.interval!r} is under a second", "interval")
+        if self.checks is not None and not self.checks:
+            raise Invalid(
+                "checks = [] leaves nothing to analyse: remove the key for the default checks", "checks"
+            )
+        if self.checks:
+            names = [check.name for check in self.checks]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise Invalid(f"check names must differ: {', '.join(twice)} appear twice", "checks")
+
+    @property
+    def interval_seconds(self) -> float:
+        return duration_seconds(self.interval)
+
+
+class CanaryStep(Section, frozen=True, kw_only=True):
+    """The canary's share of the traffic, in percent, held for ``pause`` while the analysis runs."""
+
+    weight: Annotated[int, Meta(ge=1, le=100)]
+    pause: Duration = "1m"
+
+    def __post_init__(self) -> None:
+        try:
+            duration_seconds(self.pause)
+        except ValueError as exc:
+            raise Invalid(str(exc), "pause") from None
+
+    @property
+    def pause_seconds(self) -> float:
+        return duration_seconds(self.pause)
+
+
+def _default_steps() -> list[CanaryStep]:
+    return [CanaryStep(weight=w) for w in (10, 25, 50, 100)]
+
+
+class Rollout(Section, frozen=True, kw_only=True):
+    """How deploy.production moves traffic to the new slot ([deployment.production])."""
+
+    # bluegreen: all traffic at once when the new slot is healthy; canary: in steps, analysed
+    strategy: Literal["bluegreen", "canary"] = "bluegreen"
+    steps: list[CanaryStep] = field(default_factory=_default_steps)
+    analysis: Analysis = Analysis()
+    # gateway: HTTPRoute/GRPCRoute backendRef weights; replicas: a replica ratio behind one Service
+    # (coarse, per connection); auto: gateway where the cluster has the Gateway API CRDs
+    router: Literal["auto", "gateway", "replicas"] = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise Invalid("steps = [] has no step: the last one must have weight = 100", "steps")
+        weights = [step.weight for step in self.steps]
+        for i in range(1, len(weights)):
+            if weights[i] <= weights[i - 1]:
+                raise Invalid(
+                    f"step weights must increase strictly: step {i + 1} has {weights[i]} after "
+                    f"{weights[i - 1]} (weights: {', '.join(map(str, weights))})",
+                    "steps",
+                )
+        if weights[-1] != 100:
+            raise Invalid(
+                f"the last step's weight is {weights[-1]}: it must be 100, where the new slot takes all "
+                f"traffic (weights: {', '.join(map(str, weights))})",
+                "steps",
+            )
+
+
 class Deployment(Section, frozen=True, kw_only=True):
     namespace_prefix: str = "clikd"
     kube_context: str | None = None
@@ -255,6 +400,28 @@ class Deployment(Section, frozen=True, kw_only=True):
     history_limit: Annotated[int, Meta(ge=1)] = 10  # releases kept in the cluster per environment
     lock_ttl: PositiveFloat = 120.0  # seconds a deploy lock lives without renewal (a dead run's lock expires)
     smoke_timeout: PositiveFloat = 10.0  # seconds per smoke request through the API server's service proxy
+    # The Prometheus HTTP API the canary analysis queries (http://host:9090, maybe with a path prefix);
+    # reached through the environment's bastion when one is configured
+    prometheus_url: str = ""
+    production: Rollout = Rollout()  # [deployment.production]: blue/green (default) or canary
+
+    def __post_init__(self) -> None:
+        if self.prometheus_url:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.prometheus_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise Invalid(
+                    f"prometheus_url {self.prometheus_url!r} is not an http(s)://host[:port][/path] URL",
+                    "prometheus_url",
+                )
+        if self.production.strategy == "canary" and not self.prometheus_url:
+            raise Invalid(
+                'strategy = "canary" analyses every step against Prometheus: set [deployment] '
+                'prometheus_url = "http://prometheus.example:9090"',
+                "production",
+                "strategy",
+            )
 
 
 class Development(Section, frozen=True, kw_only=True):
