@@ -98,7 +98,9 @@ def compose_file(branch: str) -> Path:
     init = WORK / "init.sql"
     init.write_text("".join(f'CREATE DATABASE "{ident.postgres_db(r)}";\n' for r in POSTGRES_ROLES))
     services: dict[str, Any] = {}
-    interval = {"interval": "500ms", "timeout": "2s", "retries": 240}
+    # Every 5 s: compose needs health checks for --wait, and at 500 ms the nine of them (python3 and
+    # redis-cli runs in the containers) kept one core about half busy, under both tools' timings.
+    interval = {"interval": "5s", "timeout": "2s", "retries": 60}
     for name, comp in stack.components.items():
         if not comp.managed:
             continue
