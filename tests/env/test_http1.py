@@ -1,10 +1,13 @@
 """http1.exchange against a real HTTP server (the standard library's): the same status, headers
-and bodies as http.client for each way a body can be framed, and its errors for a broken peer."""
+and bodies as http.client for each way a body can be framed, its errors for a broken peer, and
+http.client never imported by it."""
 
 from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,13 +118,20 @@ def _peer(reply: bytes) -> int:
 @pytest.mark.parametrize(
     ("reply", "error"),
     [
-        (b"", http.client.RemoteDisconnected),
-        (b"SSH-2.0-OpenSSH_9.2\r\n", http.client.BadStatusLine),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", http.client.IncompleteRead),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", http.client.IncompleteRead),
+        (b"", http1.RemoteDisconnected),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", http1.ProtocolError),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", http1.IncompleteRead),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", http1.IncompleteRead),
     ],
 )
-def test_a_broken_peer_is_an_http_client_error(reply: bytes, error: type[Exception]) -> None:
+def test_a_broken_peer_is_named(reply: bytes, error: type[Exception]) -> None:
     port = _peer(reply)
     with pytest.raises(error):
         _mine(port, "/")
+
+
+def test_a_closed_peer_is_an_os_error_and_http_client_stays_unloaded() -> None:
+    assert issubclass(http1.RemoteDisconnected, OSError)
+    code = "import sys, tasks.core.stack.http1; print('http.client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import base64
 import functools
-import http.client
 import ipaddress
-import ssl
-from collections.abc import Iterator
-from typing import Any
+import socket
+from typing import TYPE_CHECKING, Any
 
+from tasks.core.stack import http1
 from tasks.core.stack.refs import DEFAULT_INDEX, registry_of, split_ref
+
+if TYPE_CHECKING:
+    import ssl
 
 # The manifest types the engine accepts when it pulls: the digest of an index or list is the one a
 # pull of a multi-platform image records in RepoDigests.
@@ -53,14 +55,40 @@ def is_loopback(host: str) -> bool:
 
 @functools.cache
 def _tls() -> ssl.SSLContext:
+    import ssl
+
     return ssl.create_default_context()  # reads the system's CA bundle: some 10 ms, once
 
 
-def _connections(host: str) -> Iterator[http.client.HTTPConnection]:
-    """Where to ask: TLS; on a loopback registry plain HTTP first (what such registries speak)."""
-    if is_loopback(host):
-        yield http.client.HTTPConnection(host, timeout=TIMEOUT_S)
-    yield http.client.HTTPSConnection(host, timeout=TIMEOUT_S, context=_tls())
+def _head_plain(host: str, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+    """HEAD over plain HTTP (a loopback registry): (status, digest header), None when it failed."""
+    if host.startswith("["):  # [v6 address]:port
+        name, _, port = host[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    try:
+        with socket.create_connection((name, int(port or 80)), timeout=TIMEOUT_S) as sock:
+            answer = http1.exchange(sock, "HEAD", path, host=host, headers=headers)
+    except (OSError, ValueError, http1.ProtocolError):
+        return None
+    return answer.status, answer.header("Docker-Content-Digest")
+
+
+def _head_tls(host: str, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+    """HEAD over TLS, through http.client (loaded here: a remote registry's round trip dwarfs it)."""
+    import http.client
+
+    conn = http.client.HTTPSConnection(host, timeout=TIMEOUT_S, context=_tls())
+    try:
+        conn.request("HEAD", path, headers=headers)
+        answer = conn.getresponse()
+        answer.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    return answer.status, answer.getheader("Docker-Content-Digest") or ""
 
 
 def manifest_digest(image: str, auth_config: dict[str, Any] | None) -> str | None:
@@ -76,19 +104,15 @@ def manifest_digest(image: str, auth_config: dict[str, Any] | None) -> str | Non
         pair = f"{auth_config['username']}:{auth_config.get('password', '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
     path = f"/v2/{repo[len(host) + 1 :]}/manifests/{tag}"
-    for conn in _connections(host):
-        try:
-            conn.request("HEAD", path, headers=headers)
-            answer = conn.getresponse()
-            answer.read()
-        except (OSError, http.client.HTTPException):
-            continue  # the next way of asking, if any
-        finally:
-            conn.close()
-        if answer.status == 400 and not isinstance(conn, http.client.HTTPSConnection):
-            continue  # a TLS registry on loopback refuses plain HTTP with a 400
-        digest = answer.getheader("Docker-Content-Digest") or ""
-        if answer.status == 200 and digest.startswith("sha256:"):
-            return digest
-        return None  # refused, a token service, not found: the engine's answer says it in its words
-    return None
+    if is_loopback(host):  # what such registries speak; a TLS one refuses plain HTTP with a 400
+        plain = _head_plain(host, path, headers)
+        if plain is not None and plain[0] != 400:
+            return _digest(*plain)
+    found = _head_tls(host, path, headers)
+    return None if found is None else _digest(*found)
+
+
+def _digest(status: int, digest: str) -> str | None:
+    if status == 200 and digest.startswith("sha256:"):
+        return digest
+    return None  # refused, a token service, not found: the engine's answer says it in its words

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import http.client
+import socket
 from urllib.parse import quote
 
+from tasks.core.stack import http1
 from tasks.core.stores import Endpoint
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -73,34 +74,41 @@ def listing(
 
     found: list[tuple[str, int]] = []
     token = ""
-    conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
-    try:
-        while True:
-            query = {"list-type": "2", "max-keys": str(page)}
-            if token:
-                query["continuation-token"] = token
-            headers = signed_headers(ep, f"/{bucket}", query, dt.datetime.now(dt.UTC))
-            target = f"/{quote(bucket)}?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
-            conn.request("GET", target, headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            # the configured store's answer; expat (2.4+) refuses entity expansion attacks
-            root = ET.fromstring(body) if body.strip() else None  # noqa: S314
-            if response.status != 200:
-                code = root.findtext("Code", "") if root is not None else ""
-                if response.status == 404 and code == "NoSuchBucket":
-                    return None
-                message = root.findtext("Message", "") if root is not None else ""
-                raise WireError(f"{response.status} {code or response.reason}: {message}".strip(": "))
-            if root is None:
-                raise WireError(f"{response.status}: an empty listing")
-            for item in root.iter(f"{NS}Contents"):
-                found.append((item.findtext(f"{NS}Key", ""), int(item.findtext(f"{NS}Size", "0"))))
-            token = root.findtext(f"{NS}NextContinuationToken", "")
-            if root.findtext(f"{NS}IsTruncated", "false") != "true" or not token:
-                return found
-    finally:
-        conn.close()
+    while True:
+        query = {"list-type": "2", "max-keys": str(page)}
+        if token:
+            query["continuation-token"] = token
+        headers = signed_headers(ep, f"/{bucket}", query, dt.datetime.now(dt.UTC))
+        target = f"/{quote(bucket)}?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+        answer = _exchange(ep, "GET", target, headers, timeout)
+        # the configured store's answer; expat (2.4+) refuses entity expansion attacks
+        root = ET.fromstring(answer.body) if answer.body.strip() else None  # noqa: S314
+        if answer.status != 200:
+            code = root.findtext("Code", "") if root is not None else ""
+            if answer.status == 404 and code == "NoSuchBucket":
+                return None
+            message = root.findtext("Message", "") if root is not None else ""
+            raise WireError(f"{answer.status} {code or answer.reason}: {message}".strip(": "))
+        if root is None:
+            raise WireError(f"{answer.status}: an empty listing")
+        for item in root.iter(f"{NS}Contents"):
+            found.append((item.findtext(f"{NS}Key", ""), int(item.findtext(f"{NS}Size", "0"))))
+        token = root.findtext(f"{NS}NextContinuationToken", "")
+        if root.findtext(f"{NS}IsTruncated", "false") != "true" or not token:
+            return found
+
+
+def _exchange(
+    ep: Endpoint, method: str, target: str, headers: dict[str, str], timeout: float
+) -> http1.Answer:
+    """One request on its own connection (a broken answer is a WireError)."""
+    with socket.create_connection((ep.host, ep.port), timeout=timeout) as sock:
+        try:
+            return http1.exchange(sock, method, target, host=f"{ep.host}:{ep.port}", headers=headers)
+        except http1.RemoteDisconnected:
+            raise
+        except http1.ProtocolError as exc:
+            raise WireError(f"not an S3 answer: {exc}") from None
 
 
 def bucket_stats(
@@ -113,16 +121,9 @@ def bucket_stats(
 
 def bucket_exists(ep: Endpoint, bucket: str, *, timeout: float = 5.0) -> bool:
     """Whether ``bucket`` exists (HeadBucket). Raises WireError (keys refused) or OSError."""
-    conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
-    try:
-        path = f"/{bucket}"
-        conn.request(
-            "HEAD", quote(path), headers=signed_headers(ep, path, {}, dt.datetime.now(dt.UTC), "HEAD")
-        )
-        response = conn.getresponse()
-        response.read()
-    finally:
-        conn.close()
+    path = f"/{bucket}"
+    headers = signed_headers(ep, path, {}, dt.datetime.now(dt.UTC), "HEAD")
+    response = _exchange(ep, "HEAD", quote(path), headers, timeout)
     if response.status == 200:
         return True
     if response.status == 404:
