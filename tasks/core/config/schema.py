@@ -359,6 +359,9 @@ def _default_steps() -> list[CanaryStep]:
     return [CanaryStep(weight=w) for w in (10, 25, 50, 100)]
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
 class Rollout(Section, frozen=True, kw_only=True):
     """How deploy.production moves traffic to the new slot ([deployment.production])."""
 
@@ -369,8 +372,19 @@ class Rollout(Section, frozen=True, kw_only=True):
     # gateway: HTTPRoute/GRPCRoute backendRef weights; replicas: a replica ratio behind one Service
     # (coarse, per connection); auto: gateway where the cluster has the Gateway API CRDs
     router: Literal["auto", "gateway", "replicas"] = "auto"
+    # The Gateway the gateway router's HTTPRoutes/GRPCRoutes attach to: "NAME" (in the environment's
+    # namespace) or "NAMESPACE/NAME"; a Gateway named "clikd" beside the services by default
+    gateway: str = "clikd"
 
     def __post_init__(self) -> None:
+        namespace, _, name = self.gateway.rpartition("/")
+        for part in (name, *([namespace] if namespace or "/" in self.gateway else [])):
+            if not _DNS_LABEL.fullmatch(part):
+                raise Invalid(
+                    f"gateway {self.gateway!r} is not NAME or NAMESPACE/NAME (lowercase letters, digits "
+                    "and '-', at most 63 characters, starting and ending with a letter or digit)",
+                    "gateway",
+                )
         if not self.steps:
             raise Invalid("steps = [] has no step: the last one must have weight = 100", "steps")
         weights = [step.weight for step in self.steps]

@@ -32,6 +32,8 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Job": ("/apis/batch/v1", "jobs", True),
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes", True),
+    "GRPCRoute": ("/apis/gateway.networking.k8s.io/v1", "grpcroutes", True),
 }
 
 
