@@ -98,6 +98,13 @@ def make_plan(
     release: ReleaseInput | None = None,
 ) -> Plan:
     settings = session.config.settings
+    if environment == "production" and settings.deployment.production.strategy == "canary":
+        # The analysis and the router exist (deploy/canary/), the shift that drives them does not
+        # yet: refused rather than deployed blue/green behind the user's back.
+        raise UsageError(
+            'strategy = "canary" in [deployment.production]: the gradual shift is not built yet',
+            hint='remove strategy (or set strategy = "bluegreen") to deploy blue/green',
+        )
     layout = Layout(session.root)
     target = target_for(settings, layout, environment, namespace=namespace)
     if release is None:
