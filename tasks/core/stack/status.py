@@ -171,7 +171,7 @@ def snapshot(
     stack = resolve(settings, ident)
     # the probes and the database side (counters, sizes, migrations) run alongside the Docker side
     database_job = workers.start("databases", lambda: _database_work(session, stack.components, rates))
-    # and so do the gRPC checks (their first one waits for grpc's import, ~70 ms): each is shown
+    # and so do the gRPC checks (grpc_wire.py; grpcio only to word a failure): each is shown
     # beside its service's own probe, so it runs whatever that one answers
     grpc_checks: dict[str, Callable[[], grpc_health.GrpcHealth]] = {
         f"grpc:{n}": partial(run_grpc, c.probe) for n, c in stack.components.items() if c.probe.grpc_port

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import KW_ONLY, dataclass, field
+from typing import ClassVar, Literal, Protocol
 
 from tasks.core.deploy.kube import ApiError, Kube, Obj
 from tasks.core.errors import ConfigError
@@ -111,23 +111,24 @@ def _http_port(ports: Mapping[str, int]) -> int:
     return others[0]
 
 
-class GatewayRouter:
+@dataclass
+class _Slots:
+    """What both routers act on: a namespace's services (name -> named ports) and the two slots."""
+
+    kube: Kube
+    namespace: str
+    services: Mapping[str, Mapping[str, int]]
+    _: KW_ONLY
+    stable: str
+    canary: str
+
+
+@dataclass
+class GatewayRouter(_Slots):
     """HTTPRoute/GRPCRoute backendRef weights between the two slots' preview Services."""
 
-    kind: RouterKind = "gateway"
-
-    def __init__(
-        self,
-        kube: Kube,
-        namespace: str,
-        services: Mapping[str, Mapping[str, int]],
-        *,
-        stable: str,
-        canary: str,
-        gateway: GatewayRef,
-    ) -> None:
-        self.kube, self.namespace, self.services = kube, namespace, services
-        self.stable, self.canary, self.gateway = stable, canary, gateway
+    kind: ClassVar[RouterKind] = "gateway"
+    gateway: GatewayRef = field(kw_only=True)
 
     def _routes(self) -> list[tuple[str, str, int]]:
         """(kind, service, port) of every route."""
@@ -208,23 +209,15 @@ def replica_split(total: int, weight: int) -> tuple[int, int]:
     return max(1, total - canary), canary
 
 
-class ReplicaRouter:
+@dataclass
+class ReplicaRouter(_Slots):
     """A replica ratio between the slots behind one public Service (coarse, per connection)."""
 
-    kind: RouterKind = "replicas"
+    kind: ClassVar[RouterKind] = "replicas"
+    total: int = field(kw_only=True)
 
-    def __init__(
-        self,
-        kube: Kube,
-        namespace: str,
-        services: Mapping[str, Mapping[str, int]],
-        *,
-        stable: str,
-        canary: str,
-        total: int,
-    ) -> None:
-        self.kube, self.namespace, self.services = kube, namespace, services
-        self.stable, self.canary, self.total = stable, canary, max(1, total)
+    def __post_init__(self) -> None:
+        self.total = max(1, self.total)
 
     def _scale(self, name: str, slot: str, replicas: int) -> None:
         self.kube.patch("Deployment", f"{name}-{slot}", self.namespace, {"spec": {"replicas": replicas}})
