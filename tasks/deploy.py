@@ -142,6 +142,7 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
         "force": PRODUCTION_FORCE_HELP,
         "confirm": "type the environment name here to confirm without a terminal: --confirm=production",
         "no-build": NO_BUILD_HELP,
+        "resume": "continue a canary shift that stopped (a killed CLI, a hold) at its recorded step",
     }
 )
 def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional parameters)
@@ -153,8 +154,9 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     confirm: str = "",
     json: bool = False,
     no_build: bool = False,
+    resume: bool = False,
 ) -> None:
-    """Deploy to production, blue/green: the new slot goes live only once it is healthy.
+    """Deploy to production, blue/green or canary: the new slot takes traffic only once it is healthy.
 
     A wizard in a terminal: the target and plan, the pre-deployment checks (all must pass unless
     --force) and the tests (a green `clikd test` record of the commit, no skip; --force deploys
@@ -166,9 +168,14 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     Services with [services.*.build] are built and pushed first, as for staging; a tree with
     uncommitted changes is refused (its images would not match the commit). The old slot stays up for
     `inv deploy.rollback` during [deployment] rollback_window; the next deploy scales it to 0 after that.
+    With [deployment.production] strategy = "canary", the traffic moves in the configured steps
+    (Gateway API route weights, else a replica ratio) and every step is analysed against Prometheus
+    per service; a failed check puts everything back on the old slot and exits 11. Ctrl+C asks abort
+    (default) or hold; --resume continues a held or killed shift, deploy.rollback aborts it.
 
     Examples:
       inv deploy.production
+      inv deploy.production --resume --yes --confirm=production
       inv deploy.production --tag v1.4.0 --yes --confirm=production
       clikd deploy.production --yes --confirm=production --json
     """
@@ -187,6 +194,22 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
         type_to_confirm("Deploying to production.", "production", given=confirm, flag="--confirm")
     session = Session()
     kube = flow.open_cluster(session, "production")
+    watcher, ask_hold = _shift_ui(json)
+    if resume:
+        from tasks.core.deploy.canary import run as canary_run
+
+        ask(
+            "Resume the canary shift in production (traffic moves on from the recorded step)?",
+            assume_yes=yes,
+        )
+        type_to_confirm(
+            "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
+        )
+        resumed = canary_run.resume(
+            session, kube, timeout=timeout or None, progress=console.note, watcher=watcher, ask=ask_hold
+        )
+        console.emit(resumed, as_json=json)
+        return
     from tasks.core.testing import gate
 
     plan, building = _plan(session, kube, "production", tag=tag, no_build=no_build)
@@ -205,7 +228,15 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     plan, built = _build(session, plan) if building else (plan, [])
     try:
         result = flow.deploy(
-            session, kube, plan, checks=report, timeout=timeout or None, progress=console.note, tests=tested
+            session,
+            kube,
+            plan,
+            checks=report,
+            timeout=timeout or None,
+            progress=console.note,
+            tests=tested,
+            watcher=watcher,
+            ask=ask_hold,
         )
     except steps.ContractFailed as failed:
         failed.result = _finish(failed.result, built)
@@ -215,16 +246,33 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     console.emit(_finish(result, built), as_json=json)
 
 
-@clikd_task(help={"env": "only this environment: staging or production (default: both)"})
-def status(c: Context, env: str = "", json: bool = False) -> None:
+def _shift_ui(as_json: bool) -> tuple[Any, Any]:
+    """A canary shift's Rich progress line and Ctrl+C question, in a terminal; neither without one."""
+    from tasks.core.prompts import interactive
+
+    if as_json or not interactive():
+        return None, None
+    from tasks.core.deploy.canary.views import RichWatcher, ask_abort_or_hold
+
+    return RichWatcher(), ask_abort_or_hold
+
+
+@clikd_task(
+    help={
+        "env": "only this environment: staging or production (default: both)",
+        "watch": "redraw every 2 s until Ctrl+C (a canary shift's steps, weights and checks as they change)",
+    }
+)
+def status(c: Context, env: str = "", json: bool = False, watch: bool = False) -> None:
     """Show what runs where: revision, images, ready replicas, live slot, age, who deployed.
 
-    Reads the cluster (the Deployments and the release history kept there), never local files.
+    Reads the cluster (the Deployments and the release history kept there), never local files, so a
+    canary shift in progress shows from any machine: its step, the weights now and the last checks.
     Production: an idle slot past [deployment] rollback_window is scaled to 0 (and says so).
 
     Examples:
       inv deploy.status
-      inv deploy.status --env production
+      inv deploy.status --env production --watch
       clikd deploy.status --json
     """
     from tasks.core.deploy import flow, views  # noqa: F401  (views registers the renderers)
@@ -234,11 +282,30 @@ def status(c: Context, env: str = "", json: bool = False) -> None:
     session = Session()
     environments = [env] if env else ["staging", "production"]
     # Each environment on its own cluster when clikd.toml gives it one ([environments.NAME]).
-    parts = [status_mod.status(session, flow.open_cluster(session, e), [e]) for e in environments]
-    report = StatusReport(
-        parts[0].cluster, [env_status for part in parts for env_status in part.environments]
-    )
-    console.emit(report, as_json=json)
+    clusters = {e: flow.open_cluster(session, e) for e in environments}
+
+    def report() -> StatusReport:
+        parts = [status_mod.status(session, clusters[e], [e]) for e in environments]
+        return StatusReport(parts[0].cluster, [s for part in parts for s in part.environments])
+
+    if not watch:
+        console.emit(report(), as_json=json)
+        return
+    if json:
+        from tasks.core.errors import UsageError
+
+        raise UsageError("--watch redraws for a person; --json prints once", hint="pass one of them")
+    import time
+
+    from rich.live import Live
+
+    with Live(console.view_of(report()), console=console.out, auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(2.0)
+                live.update(console.view_of(report()), refresh=True)
+        except KeyboardInterrupt:
+            return
 
 
 @clikd_task(
@@ -279,6 +346,22 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
     session = Session()
     kube = flow.open_cluster(session, env)
     target = target_for(session.config.settings, Layout(session.root), env)
+    if env == "production" and not to:
+        from tasks.core.deploy.canary import run as canary_run
+
+        shifting = canary_run.in_progress(kube, target.namespace)
+        if shifting is not None:
+            if not json:
+                console.note(
+                    f"production: revision {shifting.revision} is mid-shift; the rollback aborts it "
+                    "(every route and Service back on the stable slot, the canary scaled to 0)"
+                )
+            ask(f"Abort the canary shift of revision {shifting.revision}?", assume_yes=yes)
+            type_to_confirm(
+                "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
+            )
+            console.emit(back.rollback(session, kube, env, progress=console.note), as_json=json)
+            return
     chosen, current = back.rollback_target(kube, target.namespace, to or None)
     if not json:
         console.note(

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     CONFLICT = 8  # a resource is held by someone else (host port, deploy lock)
     BUSY = 9  # another clikd task is changing this branch right now, and --no-wait was given
     TESTS_FAILED = 10  # clikd test: a test failed; deploy: no green test record for the commit
+    CANARY_ABORTED = 11  # deploy.production: a canary check failed, traffic went back to the stable slot
     INTERRUPTED = 130  # Ctrl+C
 
 

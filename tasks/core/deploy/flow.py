@@ -15,9 +15,10 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from tasks.core.config.schema import Settings
-from tasks.core.deploy import releases, rollout
+from tasks.core.deploy import bluegreen, releases, rollout
 from tasks.core.deploy.kube import Kube, Obj, connect
 from tasks.core.deploy.lock import DeployLock
 from tasks.core.deploy.model import (
@@ -29,18 +30,15 @@ from tasks.core.deploy.model import (
     Target,
 )
 from tasks.core.deploy.render import Layout, Renderer, release_input, target_for
-from tasks.core.deploy.slots import active_slot, mark_idle, scale_down_idle, switch
-from tasks.core.deploy.steps import (
-    ContractFailed,
-    apply_all,
-    contract,
-    smoke,
-    smoke_or_fail,
-    validate,
-    wait_job,
-)
-from tasks.core.errors import ClikdError, UsageError
+from tasks.core.deploy.slots import active_slot
+from tasks.core.deploy.steps import ContractFailed, apply_all, smoke, smoke_or_fail, validate
+from tasks.core.errors import ClikdError, Interrupted, UsageError
 from tasks.core.session import Session
+
+if TYPE_CHECKING:
+    from tasks.core.deploy.canary.run import CanaryPlan
+    from tasks.core.deploy.canary.shift import Watcher
+    from tasks.core.deploy.canary.state import Shift
 
 Progress = Callable[[str], None]
 
@@ -63,6 +61,7 @@ class Plan:
     manifests: list[Obj] | None = (
         None  # rolling rollback: a recorded release's objects, re-applied as they were
     )
+    canary: CanaryPlan | None = None  # production with strategy = "canary": the steps, router, analysis
 
 
 def open_cluster(session: Session, environment: str | None = None) -> Kube:
@@ -98,13 +97,6 @@ def make_plan(
     release: ReleaseInput | None = None,
 ) -> Plan:
     settings = session.config.settings
-    if environment == "production" and settings.deployment.production.strategy == "canary":
-        # The analysis and the router exist (deploy/canary/), the shift that drives them does not
-        # yet: refused rather than deployed blue/green behind the user's back.
-        raise UsageError(
-            'strategy = "canary" in [deployment.production]: the gradual shift is not built yet',
-            hint='remove strategy (or set strategy = "bluegreen") to deploy blue/green',
-        )
     layout = Layout(session.root)
     target = target_for(settings, layout, environment, namespace=namespace)
     if release is None:
@@ -118,6 +110,12 @@ def make_plan(
         next_slot = SLOTS[1] if active == SLOTS[0] else SLOTS[0]
     past = releases.history(kube, target.namespace)
     current = next((r for r in past if r.status == "deployed"), None)
+    canary = None
+    if environment == "production" and settings.deployment.production.strategy == "canary":
+        from tasks.core.deploy.canary import run as canary_run
+
+        canary_run.refuse_new_deploy(kube, target.namespace)
+        canary = canary_run.plan(kube, settings, target, stable=active, canary=next_slot or SLOTS[0])
     return Plan(
         target=target,
         release=release,
@@ -126,6 +124,7 @@ def make_plan(
         next_slot=next_slot,
         current_revision=current.revision if current else None,
         current_images=current.images if current else {},
+        canary=canary,
     )
 
 
@@ -142,6 +141,8 @@ def deploy(
     rollback_of: int | None = None,
     expires: dt.datetime | None = None,
     tests: str = "",
+    watcher: Watcher | None = None,
+    ask: Callable[[Shift], str] | None = None,
 ) -> DeployResult:
     """Deploy ``plan`` (rolling or blue/green by its target's strategy) and record the release."""
     settings = session.config.settings
@@ -181,7 +182,26 @@ def deploy(
             tests=tests,
         )
         try:
-            if target.strategy == "blue-green":
+            if plan.canary is not None:
+                from tasks.core.deploy.canary import run as canary_run
+                from tasks.core.deploy.canary.shift import Watcher as Quiet
+
+                result = canary_run.deploy(
+                    session,
+                    kube,
+                    target=target,
+                    renderer=renderer,
+                    namespace_obj=namespace_obj,
+                    release=release,
+                    slot=plan.next_slot,
+                    old=plan.active_slot,
+                    lock=lock,
+                    limit=limit,
+                    progress=progress,
+                    watcher=watcher or Quiet(),
+                    ask=ask,
+                )
+            elif target.strategy == "blue-green":
                 result = _blue_green(
                     kube,
                     settings=settings,
@@ -204,6 +224,9 @@ def deploy(
                     progress=progress,
                 )
         except ClikdError as exc:
+            if release.status in ("aborted", "held", "shifting") or isinstance(exc, Interrupted):
+                # A shift records its own end; one cut short keeps "shifting" for --resume/rollback.
+                raise
             release.status = "failed"
             release.note = (note + "; " if note else "") + exc.message
             releases.record(kube, release, [], keep=settings.deployment.history_limit)
@@ -271,74 +294,18 @@ def _blue_green(
     limit: float,
     progress: Progress,
 ) -> DeployResult:
-    target = plan.target
-    slot = plan.next_slot or SLOTS[0]
-    old = plan.active_slot
-    scaled_down = scale_down_idle(kube, settings, target)
-    if scaled_down:
-        progress(f"scaled to 0 (idle past the rollback window): {', '.join(scaled_down)}")
-    slot_objects = [
-        namespace_obj,
-        *renderer.workload(slot),
-        *renderer.service_objects(slot=slot, preview=True),
-        renderer.ingress(),
-    ]
-    public = renderer.service_objects(slot=slot, preview=False)
-    job = renderer.migrations_job(release.revision, slot)
-    contract_job = renderer.migrations_job(release.revision, slot, phase="contract")
-    validate(kube, slot_objects + public + [j for j in (job, contract_job) if j])
-    progress(
-        f"{len(slot_objects) + len(public)} manifests valid (server-side dry run); deploying slot {slot}"
-    )
-    applied, generations = apply_all(kube, slot_objects, progress)
-    if job is not None:
-        kube.apply(job)
-        applied.append(f"Job/{job['metadata']['name']}")
-        progress(f"running migrations (expand) as job {job['metadata']['name']}")
-        wait_job(kube, target.namespace, job["metadata"]["name"], limit, progress)
-    rollout.wait(kube, target.namespace, generations, timeout=limit, progress=progress)
-    results = smoke(
+    prepared = bluegreen.prepare(
         kube,
-        settings,
-        target,
-        renderer,
-        via=lambda s: f"{s}-{slot}-preview",
-        timeout=settings.deployment.smoke_timeout,
+        settings=settings,
+        target=plan.target,
+        renderer=renderer,
+        namespace_obj=namespace_obj,
+        release=release,
+        slot=plan.next_slot,
+        old=plan.active_slot,
+        limit=limit,
+        progress=progress,
     )
-    smoke_or_fail(results, f"on slot {slot} (its preview Services); the public Services were not switched")
-    progress(f"slot {slot} healthy; switching the public Services {old or '(none)'} -> {slot}")
-    switched = switch(kube, renderer, slot)
-    applied += switched
-    after = smoke(
-        kube, settings, target, renderer, via=lambda s: s, timeout=settings.deployment.smoke_timeout
-    )
-    if any(not r.ok for r in after) and old:
-        switch(kube, renderer, old)
-        smoke_or_fail(after, f"through the public Services after the switch; switched back to {old}")
-    smoke_or_fail(after, "through the public Services after the switch")
-    mark_idle(kube, settings, target.namespace, slot, old)
-    release.status = "deployed"
-    release.slot = slot
-    release.contract, contract_details = contract(
-        kube, renderer, release, slot, limit=limit, progress=progress
-    )
-    if contract_job is not None:
-        applied.append(f"Job/{contract_job['metadata']['name']}")
-        outcome = f"contract migrations {release.contract}"
-        release.note = (release.note + "; " if release.note else "") + outcome
-    if old:
-        window = settings.deployment.rollback_window
-        release.note = (release.note + "; " if release.note else "") + (
-            f"slot {old} kept up for rollback ({window:.0f}s window)"
-        )
-    releases.record(kube, release, slot_objects + public, keep=settings.deployment.history_limit)
-    return DeployResult(
-        target.environment,
-        target.namespace,
-        release,
-        applied,
-        results + after,
-        switched=f"{old or '(none)'} -> {slot}",
-        scaled_down=scaled_down,
-        contract_details=contract_details,
+    return bluegreen.go_live(
+        kube, settings=settings, prepared=prepared, release=release, limit=limit, progress=progress
     )

@@ -3,7 +3,9 @@
 The Lease ``clikd-deploy`` in the environment's namespace names its holder and is renewed by a
 background thread while the deploy runs. A run that dies stops renewing, so after ``lease_ttl``
 seconds the next deploy takes the lock over (and says whose it was) instead of being wedged, the
-most reported Helm failure. A live holder is refused with CONFLICT. Taking over and renewing use the
+most reported Helm failure. A holder on this very machine whose process is gone (a killed CLI; the
+identity names host and pid) is taken over at once, so ``deploy.production --resume`` right after a
+kill does not wait out the lease. A live holder is refused with CONFLICT. Taking over and renewing use the
 Lease's resourceVersion, so two runs racing for an expired lock cannot both win.
 """
 
@@ -11,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from tasks.core.deploy.kube import ApiError, Kube, Obj
@@ -35,6 +40,28 @@ def _parse(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+_IDENTITY = re.compile(r"^\S+@(?P<host>\S+) pid (?P<pid>\d+) ")
+
+
+def _gone_here(holder: str | None) -> int | None:
+    """The pid of ``holder`` when it ran on this machine and that process no longer runs."""
+    found = _IDENTITY.match(holder or "")
+    if found is None or found["host"] != socket.gethostname():
+        return None
+    pid = int(found["pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return pid
+    except PermissionError:
+        return None  # someone else's live process
+    try:  # a zombie (killed, not yet reaped) is gone too
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        return pid if stat.rpartition(")")[2].split()[0] == "Z" else None
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -107,7 +134,8 @@ class DeployLock:
             self._version = created["metadata"]["resourceVersion"]
         else:
             info = _info(lease)
-            if not info.expired:
+            gone = None if info.expired else _gone_here(info.holder)
+            if not info.expired and gone is None:
                 left = (info.expires - _now()).total_seconds() if info.expires else 0
                 raise Conflict(
                     f"another deploy to {self.namespace} holds the lock: {info.holder}",
@@ -117,7 +145,9 @@ class DeployLock:
                         "and the next deploy takes it over"
                     ),
                 )
-            if info.holder:
+            if info.holder and gone is not None:
+                self.took_over = f"{info.holder} (its process {gone} on this machine is gone)"
+            elif info.holder:
                 self.took_over = f"{info.holder} (expired {info.expires:%H:%M:%S} UTC)"
             lease["spec"] = self._spec(_now())
             try:

@@ -125,7 +125,7 @@ class Release:
     revision: int
     environment: str
     namespace: str
-    status: str  # deployed | failed | superseded | rolled-back
+    status: str  # deployed | failed | superseded | rolled-back | shifting | held | aborted (canary)
     images: dict[str, str]
     commit: str
     branch: str
@@ -141,6 +141,9 @@ class Release:
     contract: str | None = None  # blue/green: "completed" or "failed: <why>" of the contract migrations Job
     built: dict[str, str] = field(default_factory=dict)  # service -> tag pushed (images holds the digest)
     tests: str = ""  # clikd test at the commit: "green: ...", "skipped (...): REASON", "forced (...)"
+    # canary: the shift as it happens (deploy/canary/state.py's Shift.to_dict), kept so deploy.status,
+    # --resume and deploy.rollback see it from any machine
+    shift: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,11 @@ class EnvironmentStatus:
     history: list[Release]
     lock_holder: str | None = None
     scaled_down: list[str] = field(default_factory=list)  # idle-slot Deployments scaled to 0 just now
+    # The newest release's canary shift (Release.shift), with its revision and, while it is not
+    # over, the weights read from the cluster now: route/Service -> [stable, canary]
+    shift: dict[str, Any] | None = None
+    shift_revision: int | None = None
+    shift_weights: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)

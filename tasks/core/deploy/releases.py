@@ -75,6 +75,11 @@ def set_status(kube: Kube, release: Release, status: str) -> None:
     _write(kube, release, None)
 
 
+def save(kube: Kube, release: Release) -> None:
+    """Write ``release`` as it is now, keeping its recorded manifests (a shift's progress)."""
+    _write(kube, release, None)
+
+
 def _write(kube: Kube, release: Release, objects: list[Obj] | None) -> None:
     data = {"release.json": json.dumps(to_dict(release), indent=1, sort_keys=True)}
     if objects is not None:
@@ -143,4 +148,5 @@ def from_configmap(cm: Obj) -> Release:
         contract=doc.get("contract"),
         built=dict(doc.get("built", {})),
         tests=str(doc.get("tests", "")),
+        shift=doc.get("shift"),
     )

@@ -1,5 +1,8 @@
 """deploy.rollback: back to an earlier release, by switching slots when the old slot still runs it.
 
+A canary shift that is not over (shifting, or held) is aborted instead: every route and Service back
+on the stable slot, the canary scaled to 0 (canary/run.py).
+
 Blue/green: when the chosen release's slot still runs exactly its images (scaled down after the
 rollback window counts: it is scaled back up), the rollback smoke-tests that slot through its preview
 Service, switches the public Services to it and smoke-tests again; otherwise, and for rolling
@@ -56,6 +59,11 @@ def rollback(
     settings = session.config.settings
     layout = Layout(session.root)
     target = target_for(settings, layout, environment)
+    if environment == "production" and to is None:
+        from tasks.core.deploy.canary import run as canary_run
+
+        if canary_run.in_progress(kube, target.namespace) is not None:
+            return canary_run.abort(session, kube, progress=progress)
     chosen, _current = rollback_target(kube, target.namespace, to)
     release_in = ReleaseInput(chosen.branch, chosen.commit, chosen.tag, dict(chosen.images))
     note = f"rollback to revision {chosen.revision}"

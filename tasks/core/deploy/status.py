@@ -50,6 +50,16 @@ def environment_status(
                 available=int(status.get("availableReplicas", 0)),
             )
         )
+    newest = history[0] if history else None
+    shift = newest.shift if newest is not None else None
+    live = None
+    if newest is not None and shift is not None and newest.status in ("shifting", "held"):
+        from tasks.core.deploy.canary.run import make_router
+
+        router = make_router(
+            kube, settings, target, stable=shift["stable"], canary=shift["canary"], kind=shift["router"]
+        )
+        live = {ref: [w.stable, w.canary] for ref, w in sorted(router.weights().items())}
     return EnvironmentStatus(
         environment=environment,
         namespace=ns,
@@ -63,6 +73,9 @@ def environment_status(
         history=history[:5],
         lock_holder=held.holder if held and not held.expired else None,
         scaled_down=scaled_down,
+        shift=shift,
+        shift_revision=newest.revision if shift is not None and newest is not None else None,
+        shift_weights=live,
     )
 
 

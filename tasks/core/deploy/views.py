@@ -72,6 +72,13 @@ def plan_view(
     lines.append(f"commit {plan.release.commit[:12]} of {plan.release.branch}, tag {plan.release.tag}\n")
     if target.strategy == "blue-green":
         lines.append(f"slots: live {plan.active_slot or '(none)'}, deploying to {plan.next_slot}\n")
+    if plan.canary is not None:
+        from tasks.core.deploy.canary.views import plan_text
+
+        if plan.active_slot is None:
+            lines.append("canary: nothing serves yet, so this first release goes live at once\n")
+        else:
+            lines.append_text(plan_text(plan.canary))
     current = f"revision {plan.current_revision}" if plan.current_revision else "nothing yet"
     lines.append(f"currently deployed: {current}\n")
     if plan.release.built:
@@ -113,6 +120,10 @@ def deploy_view(result: DeployResult) -> RenderableType:
         )
     if result.scaled_up:
         head.append(f"\nscaled back up for the rollback: {', '.join(result.scaled_up)}")
+    if r.shift is not None:
+        from tasks.core.deploy.canary.state import Shift
+
+        head.append(f"\ncanary {Shift.from_dict(r.shift).describe()}", style="dim")
     if r.note:
         head.append(f"\n{r.note}", style="yellow" if contract_failed else "dim")
     if r.tests:
@@ -188,7 +199,12 @@ def _env_view(env: EnvironmentStatus) -> RenderableType:
         pad_edge=False,
         title="history",
     )
-    return Group(head, services, hist)
+    parts: list[RenderableType] = [head, services]
+    if env.shift is not None and env.shift_revision is not None:
+        from tasks.core.deploy.canary.views import shift_view
+
+        parts.append(shift_view(env.shift_revision, env.shift, env.shift_weights))
+    return Group(*parts, hist)
 
 
 @renders(EnvironmentStatus)
