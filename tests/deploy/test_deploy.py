@@ -22,7 +22,7 @@ from tasks.core.deploy import flow, lock, releases, rollback, slots
 from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import ChecksReport
 from tasks.core.deploy.status import environment_status
-from tasks.core.errors import Conflict, ExitCode, Unhealthy, UsageError
+from tasks.core.errors import Conflict, ExitCode, Unhealthy
 
 from .conftest import KUBECONFIG, REPO, SHIPPED_IMAGE, Project, run_inv
 
@@ -392,12 +392,3 @@ def test_a_preview_gets_the_branch_namespace_with_an_expiry_and_is_swept(
     assert ns in previews.preview_sweep(kube, now=later).deleted
     gone = kube.get("Namespace", ns)
     assert gone is None or gone["metadata"].get("deletionTimestamp")
-
-
-def test_a_canary_strategy_is_refused_until_the_shift_exists(project: Project, kube: Kube) -> None:
-    session = project.session(production={"strategy": "canary"}, prometheus_url="http://127.0.0.1:7450")
-    with pytest.raises(UsageError) as raised:
-        flow.make_plan(session, kube, "production", tag="v1")
-    assert "the gradual shift is not built yet" in raised.value.message
-    assert raised.value.hint is not None and "bluegreen" in raised.value.hint
-    assert kube.get("Namespace", project.namespace("production")) is None  # nothing was touched
