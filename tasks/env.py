@@ -223,22 +223,48 @@ def _cluster(session: Session) -> tuple[Kube, str]:
     return open_cluster(session, name), namespace(session.config.settings, name)
 
 
-@clikd_task(help={"watch": "re-render every second until Ctrl+C", "env": ENV_HELP})
-def status(c: Context, branch: str = "", watch: bool = False, env: str = "", json: bool = False) -> None:
+@clikd_task(
+    help={
+        "watch": "re-render every second until Ctrl+C",
+        "env": ENV_HELP,
+        "inspect": "also what each store holds, as db.inspect reports it (tables, rows, keys, objects)",
+    }
+)
+def status(  # noqa: PLR0917  (Invoke flags)
+    c: Context,
+    branch: str = "",
+    watch: bool = False,
+    env: str = "",
+    json: bool = False,
+    inspect: bool = False,
+) -> None:
     """Show the branch's stack: services, databases, git and Docker, with hints for what is unhealthy.
 
     Per service: state, health (probed now), host port, probe latency, uptime, memory and CPU; per
-    database: health, size and the connection string (password hidden). Against staging or
-    production: the Deployments and pods of its namespace, read from the Kubernetes API.
+    database: health, size and the connection string (password hidden). With --inspect, also what
+    each store holds (db.inspect's report, under "inspect" in --json), read beside the rest within a
+    second. Against staging or production: the Deployments and pods of its namespace, read from the
+    Kubernetes API.
 
     Examples:
       inv env.status
       inv env.status --watch
       inv env.status --env staging
       clikd env.status --branch feat/x --json
+      clikd env.status --json --inspect
     """
     session = Session(branch=branch, env=env)
     take: Callable[[], object]
+    if inspect and (watch or session.target.remote):
+        from tasks.core.errors import UsageError
+
+        raise UsageError(
+            "env.status --inspect reads this machine's stores for one snapshot"
+            + (", not every --watch frame" if watch else f", not {session.target.name}'s"),
+            hint="inv db.inspect"
+            + (f" --env {session.target.name}" if session.target.remote else "")
+            + " shows what the stores hold",
+        )
     if session.target.remote:
         from tasks.core.remote import cluster
         from tasks.core.remote import views as remote_views  # noqa: F401  (registers the view)
@@ -257,10 +283,16 @@ def status(c: Context, branch: str = "", watch: bool = False, env: str = "", jso
         rates = Rates() if watch else None  # --watch: queries per second since the previous frame
 
         def take() -> object:
-            return snapshot(session, rates=rates)
+            return snapshot(session, rates=rates, with_inspect=inspect)
 
     if not watch:
-        console.emit(take(), as_json=json)
+        taken = take()
+        console.emit(taken, as_json=json)
+        found = getattr(taken, "inspect", None)
+        if found is not None and not json:
+            from tasks.core.insight import views as insight_views  # noqa: F401  (registers the view)
+
+            console.emit(found)
         return
     import time
 

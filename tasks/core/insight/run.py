@@ -5,9 +5,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tasks.core.db.files import POSTGRES_ROLES
+from tasks.core.db.files import POSTGRES_ROLES, Migration
 from tasks.core.db.target import Target, parallel
 from tasks.core.insight.model import InspectReport, StoreInsight
+
+
+def reader(t: Target, store: str, files: dict[str, list[Migration]]) -> Callable[[], StoreInsight]:
+    """What inspects one store (env.status --inspect runs these too, each under its deadline)."""
+    if store in POSTGRES_ROLES:
+        from tasks.core.insight import postgres
+
+        remote = t.remote is not None
+        return lambda: postgres.inspect(t.postgres, store, t.database(store), files[store], remote=remote)
+    if store == "scylla":
+        from tasks.core.insight import scylla
+
+        return lambda: scylla.inspect(t.scylla, t.keyspace, files[store])
+    if store == "s3":
+        from tasks.core.insight import s3
+
+        return lambda: s3.inspect(t.object_store(), t.bucket)
+    from tasks.core.insight import keydb
+
+    return lambda: keydb.inspect(t.keydb, t.prefix, t.pattern, files[store])
 
 
 def inspect(t: Target, stores: list[str] | None = None) -> InspectReport:
@@ -16,25 +36,6 @@ def inspect(t: Target, stores: list[str] | None = None) -> InspectReport:
     began = time.monotonic()
     files = t.migrations()
     chosen = stores or t.stores
-
-    def job(store: str) -> Callable[[], StoreInsight]:
-        if store in POSTGRES_ROLES:
-            from tasks.core.insight import postgres
-
-            remote = t.remote is not None
-            return lambda: postgres.inspect(t.postgres, store, t.database(store), files[store], remote=remote)
-        if store == "scylla":
-            from tasks.core.insight import scylla
-
-            return lambda: scylla.inspect(t.scylla, t.keyspace, files[store])
-        if store == "s3":
-            from tasks.core.insight import s3
-
-            return lambda: s3.inspect(t.object_store(), t.bucket)
-        from tasks.core.insight import keydb
-
-        return lambda: keydb.inspect(t.keydb, t.prefix, t.pattern, files[store])
-
     # A store that does not answer is in its own ``error``: what is raised here is a bug in clikd.
-    found = parallel({s: job(s) for s in chosen})
+    found = parallel({s: reader(t, s, files) for s in chosen})
     return InspectReport(t.branch, [found[s] for s in chosen], round(time.monotonic() - began, 3))

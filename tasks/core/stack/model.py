@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tasks.core.dev.model import DevMode
 from tasks.core.stack.grpc_health import GrpcHealth
+
+if TYPE_CHECKING:
+    from tasks.core.insight.model import InspectReport
 
 # Labels on every container, network and volume clikd creates.
 LABEL_PROJECT = "dev.clikd.project"
@@ -226,6 +229,7 @@ class StatusSnapshot:
     activity: list[DatabaseActivity] = field(default_factory=list)
     dev: list[DevMode] = field(default_factory=list)  # services running from source (env.dev)
     grpc: str = ""  # "all serving", "not serving: NAME (why), ...", or "" with no gRPC port
+    inspect: InspectReport | None = None  # --inspect: db.inspect's report of every store
 
 
 # ----------------------------------------------------------------------------- list / prune

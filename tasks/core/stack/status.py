@@ -4,8 +4,9 @@ Per service: container state, a live health probe and its latency, the gRPC heal
 with a ``grpc`` port (grpc_health.py), host port, uptime, memory and CPU (resources.py); per
 database: health, size, migrations (status_migrations.py), queries per second (status_db.py) and
 the connection string with the password hidden; the git branch with its last commit (gitinfo.py);
-the Docker engine. Nothing here needs the stack to be up: what is missing
-is reported as such, with a hint. The database side runs in a thread of its own beside the Docker
+the Docker engine; with ``with_inspect`` (--inspect), db.inspect's report of every store
+(status_inspect.py). Nothing here needs the stack to be up: what is missing is reported as such,
+with a hint. The database side runs in a thread of its own beside the Docker
 side, and nothing waits for a rate window when earlier readings are kept (the usual case).
 """
 
@@ -22,7 +23,7 @@ from urllib.parse import quote
 
 from tasks.core.dev.model import DevMode
 from tasks.core.errors import Unavailable
-from tasks.core.stack import gitinfo, grpc_health, status_db, status_migrations, workers
+from tasks.core.stack import gitinfo, grpc_health, status_db, status_inspect, status_migrations, workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.model import (
     LABEL_SERVICE,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from tasks.core.branch import BranchIdentity
     from tasks.core.config.schema import Settings
+    from tasks.core.insight.model import InspectReport
     from tasks.core.session import Session
 
 
@@ -163,14 +165,20 @@ def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
 
 
 def snapshot(
-    session: Session, *, resources: bool = True, rates: status_db.Rates | None = None
+    session: Session,
+    *,
+    resources: bool = True,
+    rates: status_db.Rates | None = None,
+    with_inspect: bool = False,
 ) -> StatusSnapshot:
     began = time.monotonic()
     settings = session.config.settings
     ident = session.ident
     stack = resolve(settings, ident)
     # the probes and the database side (counters, sizes, migrations) run alongside the Docker side
-    database_job = workers.start("databases", lambda: _database_work(session, stack.components, rates))
+    database_job = workers.start(
+        "databases", lambda: _database_work(session, stack.components, rates, with_inspect=with_inspect)
+    )
     # and so do the gRPC checks (grpc_wire.py; grpcio only to word a failure): each is shown
     # beside its service's own probe, so it runs whatever that one answers
     grpc_checks: dict[str, Callable[[], grpc_health.GrpcHealth]] = {
@@ -274,6 +282,7 @@ def snapshot(
         migrations=db_side.migrations,
         activity=activity,
         grpc=grpc_health.summary((s.name, s.grpc) for s in services),
+        inspect=db_side.inspect,
     )
 
 
@@ -312,6 +321,7 @@ class _DatabaseSide:
     got: dict[str, Any]  # probe:<name> and size:<name> of each database
     migrations: list[StoreMigrations]
     sampling: status_db.Sampling
+    inspect: InspectReport | None
 
 
 def _scope(comp: Component) -> str:
@@ -319,7 +329,7 @@ def _scope(comp: Component) -> str:
 
 
 def _database_work(
-    session: Session, components: dict[str, Component], rates: status_db.Rates | None
+    session: Session, components: dict[str, Component], rates: status_db.Rates | None, *, with_inspect: bool
 ) -> _DatabaseSide:
     """Counters first (when there is an earlier reading to compare with), then every request this
     snapshot sends to the stack (probes of all components, sizes and migrations of the databases),
@@ -333,7 +343,8 @@ def _database_work(
     if earlier and stores:
         start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
     # The services' probes run while the databases are probed, then sized and asked for their
-    # migrations (only the healthy ones): all of it between the two readings.
+    # migrations, and with --inspect inspected (only the healthy ones): all of it between the two
+    # readings, so that none of these queries counts as the stack's traffic.
     service_probes = [
         workers.start(f"probe:{n}", partial(run_probe, c.probe, grpc=False))
         for n, c in components.items()
@@ -350,15 +361,18 @@ def _database_work(
     jobs["migrations"] = _slow(
         rates, f"migrations:{sorted(healthy)}", partial(status_migrations.migrations, session, set(healthy))
     )
+    if with_inspect:
+        jobs["inspect"] = partial(status_inspect.inspect, session, set(healthy))
     got = workers.run_all(jobs, limit=16)
     workers.wait_all(service_probes)
     probes.update({job.name: job.result for job in service_probes if job.result is not None})
     scopes = {kind: _scope(comp) for kind, comp in healthy.items()}
     after = status_db.read_all(settings, ident, scopes) if scopes else {}
     return _DatabaseSide(
-        {**probes, **{k: v for k, v in got.items() if k != "migrations"}},
+        {**probes, **{k: v for k, v in got.items() if k not in ("migrations", "inspect")}},
         got["migrations"],
         status_db.Sampling(earlier, stored, start, after, scopes),
+        got.get("inspect"),
     )
 
 
