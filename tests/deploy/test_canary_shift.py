@@ -31,7 +31,8 @@ from tasks.core.deploy.canary.state import Shift
 from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import ChecksReport
 from tasks.core.deploy.render import Layout, target_for
-from tasks.core.errors import ExitCode, UsageError
+from tasks.core.deploy.status import environment_status
+from tasks.core.errors import Conflict, ExitCode, UsageError
 from tests.deploy.conftest import KUBECONFIG, REPO, Project
 from tests.deploy.exporter import Exporter
 
@@ -360,7 +361,8 @@ def test_sigterm_aborts_a_shift_without_a_terminal(
     project: Project, kube: Kube, facts: dict[str, str], exporter: Exporter
 ) -> None:
     ns = project.namespace("production")
-    deploy(project, kube, "v1", **canary(facts, exporter, [(50, "5s"), (100, "5s")], router="gateway"))
+    settings = canary(facts, exporter, [(50, "5s"), (100, "5s")], router="gateway")
+    deploy(project, kube, "v1", **settings)
     _write_rollout(project, exporter, ("10m", "10m"))
     cli = _cli(project, facts, "deploy.production", "--tag", "v2", "--yes", "--confirm=production", "--force")
 
@@ -372,6 +374,9 @@ def test_sigterm_aborts_a_shift_without_a_terminal(
 
     try:
         poll("the CLI shifting", shifting, deadline=120)
+        # A second deployer (here: a resume from this machine) meets the live CLI's Lease.
+        with pytest.raises(Conflict, match="holds the lock"):
+            canary_run.resume(project.session(**settings), kube, progress=lambda _m: None)
         cli.send_signal(signal.SIGTERM)
         _out, err = cli.communicate(timeout=60)
     finally:
@@ -431,6 +436,20 @@ def test_ctrl_c_in_a_terminal_asks_and_hold_keeps_the_weights_for_resume(
     assert held.status == "held"
     router = router_of(project, kube, settings, "gateway")
     assert {(w.stable, w.canary) for w in router.weights().values()} == {(50, 50)}  # kept as they were
+    # deploy.status, from any machine: the shift, its step and the weights read from the cluster now.
+    seen = environment_status(project.session(**settings), kube, "production")
+    assert seen.shift_revision == 2 and seen.shift is not None and seen.shift["phase"] == "held"
+    assert seen.shift_weights is not None and set(map(tuple, seen.shift_weights.values())) == {(50, 50)}
+    from rich.console import Console
+
+    from tasks.core.console import view_of
+    from tasks.core.deploy import views  # noqa: F401  (registers the renderers)
+
+    screen = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115, PTH123
+    screen.print(view_of(seen))
+    text = screen.export_text()
+    assert "canary revision 2: held at step 1/2, 50 % to slot green" in text
+    assert "weights now (stable/canary): GRPCRoute/api 50/50" in text
     _write_rollout(project, exporter, ("5s", "5s"))
     done = canary_run.resume(project.session(**settings), kube, progress=lambda _m: None)
     assert done.release.status == "deployed" and selectors(kube, ns) == {"green"}
