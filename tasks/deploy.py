@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from invoke.context import Context
 
 from tasks.core import console
+from tasks.core.deploy import wizard
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
-
-if TYPE_CHECKING:
-    from tasks.core.deploy.flow import Plan
-    from tasks.core.deploy.kube import Kube
-    from tasks.core.deploy.model import BuiltImage
 
 TIMEOUT_HELP = "seconds to wait for the rollouts (default: [deployment] rollout_timeout)"
 TAG_HELP = (
@@ -31,48 +25,6 @@ NO_BUILD_HELP = (
     "do not build the services that have [services.*.build]: deploy their images already pushed "
     "under the tag (--tag, default: the commit)"
 )
-
-
-def _show(renderable: object, as_json: bool) -> None:
-    """The plan and checks go to stderr, so stdout stays clean for --json."""
-    if not as_json:
-        console.err.print(renderable)
-
-
-def _plan(
-    session: Session, kube: Kube, environment: str, *, tag: str, no_build: bool, namespace: str | None = None
-) -> tuple[Plan, bool]:
-    """The plan, and whether this deploy builds images (some service has a build section, no --no-build).
-
-    Building tags the images with the commit (``-dirty`` for a changed tree, which production refuses).
-    """
-    from dataclasses import replace
-
-    from tasks.core.deploy import build, flow
-
-    building = not no_build and bool(build.buildable(session.config.settings))
-    if not building:
-        return flow.make_plan(session, kube, environment, tag=tag or None, namespace=namespace), False
-    source = build.source(session)
-    if environment == "production":
-        build.refuse_dirty_production(source)
-    plan = flow.make_plan(session, kube, environment, tag=tag or source.tag, namespace=namespace)
-    return replace(plan, release=build.planned(session.config.settings, plan.release)), True
-
-
-def _build(session: Session, plan: Plan) -> tuple[Plan, list[BuiltImage]]:
-    from dataclasses import replace
-
-    from tasks.core.deploy import build
-
-    release, built = build.build_and_push(session, plan.release, progress=console.note)
-    return replace(plan, release=release), built
-
-
-def _finish(result: Any, built: list[BuiltImage]) -> Any:
-    from dataclasses import replace
-
-    return replace(result, built=built) if built else result
 
 
 @clikd_task(
@@ -120,19 +72,19 @@ def staging(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
     kube = flow.open_cluster(session, "staging")
     from tasks.core.testing import gate
 
-    plan, building = _plan(session, kube, "staging", tag=tag, no_build=no_build)
+    plan, building = wizard.plan(session, kube, "staging", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
     tests = gate.state(session)
-    _show(views.plan_view(plan, report, tests), json)
+    wizard.show(views.plan_view(plan, report, tests), json)
     if report.failed and not force:
         raise checks_mod.ChecksFailed(report, f"{len(report.failed)} pre-deployment check(s) failed")
     tested = gate.require(tests, "staging", skip=skip_tests)
     confirm(f"Deploy {plan.release.tag} to {plan.target.namespace}?", assume_yes=yes)
-    plan, built = _build(session, plan) if building else (plan, [])
+    plan, built = wizard.build(session, plan) if building else (plan, [])
     result = flow.deploy(
         session, kube, plan, checks=report, timeout=timeout or None, progress=console.note, tests=tested
     )
-    console.emit(_finish(result, built), as_json=json)
+    console.emit(wizard.finish(result, built), as_json=json)
 
 
 @clikd_task(
@@ -194,7 +146,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
         type_to_confirm("Deploying to production.", "production", given=confirm, flag="--confirm")
     session = Session()
     kube = flow.open_cluster(session, "production")
-    watcher, ask_hold = _shift_ui(json)
+    watcher, ask_hold = wizard.shift_ui(json)
     if resume:
         from tasks.core.deploy.canary import run as canary_run
 
@@ -212,10 +164,10 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
         return
     from tasks.core.testing import gate
 
-    plan, building = _plan(session, kube, "production", tag=tag, no_build=no_build)
+    plan, building = wizard.plan(session, kube, "production", tag=tag, no_build=no_build)
     report = checks_mod.run(session, forced=force)
     tests = gate.state(session)
-    _show(views.plan_view(plan, report, tests), json)
+    wizard.show(views.plan_view(plan, report, tests), json)
     if report.failed and not force:
         raise checks_mod.ChecksFailed(
             report, f"{len(report.failed)} pre-deployment check(s) failed; production needs all to pass"
@@ -225,7 +177,7 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
     type_to_confirm(
         "This changes what production serves.", "production", given=confirm or None, flag="--confirm"
     )
-    plan, built = _build(session, plan) if building else (plan, [])
+    plan, built = wizard.build(session, plan) if building else (plan, [])
     try:
         result = flow.deploy(
             session,
@@ -239,22 +191,11 @@ def production(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional 
             ask=ask_hold,
         )
     except steps.ContractFailed as failed:
-        failed.result = _finish(failed.result, built)
+        failed.result = wizard.finish(failed.result, built)
         if not json:  # --json prints the result inside the error document
             console.emit(failed.result)
         raise
-    console.emit(_finish(result, built), as_json=json)
-
-
-def _shift_ui(as_json: bool) -> tuple[Any, Any]:
-    """A canary shift's Rich progress line and Ctrl+C question, in a terminal; neither without one."""
-    from tasks.core.prompts import interactive
-
-    if as_json or not interactive():
-        return None, None
-    from tasks.core.deploy.canary.views import RichWatcher, ask_abort_or_hold
-
-    return RichWatcher(), ask_abort_or_hold
+    console.emit(wizard.finish(result, built), as_json=json)
 
 
 @clikd_task(
@@ -331,6 +272,8 @@ def rollback(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional pa
     slot (scaled back up first if it was scaled down, then smoke-tested); otherwise the release's
     images are deployed to the idle slot first.
     Staging: the release's recorded manifests are applied again. Either way a new revision records it.
+    A canary shift that is not over (shifting, held, or left by a killed run) is aborted instead: all
+    traffic back on the stable slot, the canary scaled to 0, smoke-tested.
 
     Examples:
       inv deploy.rollback
@@ -426,13 +369,13 @@ def preview(  # noqa: PLR0917  (Invoke passes flags as keyword-or-positional par
         confirm(f"Delete preview namespace {status_mod.preview_namespace(session)}?", assume_yes=yes)
         console.emit(status_mod.preview_delete(session, kube), as_json=json)
         return
-    plan, building = _plan(
+    plan, building = wizard.plan(
         session, kube, "preview", tag=tag, no_build=no_build, namespace=status_mod.preview_namespace(session)
     )
-    _show(views.plan_view(plan), json)
+    wizard.show(views.plan_view(plan), json)
     confirm(f"Deploy a preview to {plan.target.namespace}?", assume_yes=yes)
-    plan, built = _build(session, plan) if building else (plan, [])
+    plan, built = wizard.build(session, plan) if building else (plan, [])
     result = status_mod.preview_deploy(session, kube, plan, timeout=timeout or None, progress=console.note)
     if built and result.deploy is not None:
-        result = replace(result, deploy=_finish(result.deploy, built))
+        result = replace(result, deploy=wizard.finish(result.deploy, built))
     console.emit(result, as_json=json)

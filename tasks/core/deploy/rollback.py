@@ -59,11 +59,17 @@ def rollback(
     settings = session.config.settings
     layout = Layout(session.root)
     target = target_for(settings, layout, environment)
-    if environment == "production" and to is None:
+    if environment == "production":
         from tasks.core.deploy.canary import run as canary_run
 
-        if canary_run.in_progress(kube, target.namespace) is not None:
+        open_shift = canary_run.in_progress(kube, target.namespace)
+        if open_shift is not None and to is None:
             return canary_run.abort(session, kube, progress=progress)
+        if open_shift is not None:
+            raise UsageError(
+                f"revision {open_shift.revision} is mid-shift in {target.namespace}: its traffic is split",
+                hint="run deploy.rollback without --to first (it aborts the shift), then --to REV",
+            )
     chosen, _current = rollback_target(kube, target.namespace, to)
     release_in = ReleaseInput(chosen.branch, chosen.commit, chosen.tag, dict(chosen.images))
     note = f"rollback to revision {chosen.revision}"
