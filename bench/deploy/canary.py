@@ -255,9 +255,10 @@ failing its first analysis round (30 % 5xx on the canary slot). Load average {lo
 {chr(10).join(rows)}
 
 Decision to stable: from the failed check's verdict to the API server's answer to the last write that
-puts a route (gateway: 5 HTTPRoutes and api's GRPCRoute) or a Service (replicas: 5 Services, each
-after the stable slot is scaled back up) on the stable slot; the canary's scale-down and the record
-follow. Goal <= 5 s: {met} ({p95}). The peer column is the same undo typed as kubectl commands, one
+puts a route or a Service on the stable slot, read back (gateway: 5 HTTPRoutes and api's GRPCRoute;
+then the canary Deployments are scaled to 0 and the record written, not counted. replicas: per
+service the Service's selector on the stable slot first, then the stable Deployment back to full
+replicas and the canary's to 0, all counted). Goal <= 5 s: {met} ({p95}). The peer column is the same undo typed as kubectl commands, one
 process each (what an engineer does by hand without clikd); Argo Rollouts and Flagger need their
 controllers in the cluster, whose images cannot be fetched here (no container registry), so they are
 not measured.
