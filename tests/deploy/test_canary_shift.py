@@ -26,6 +26,7 @@ import pytest
 from tasks.core.deploy import flow, releases, rollback
 from tasks.core.deploy.canary import run as canary_run
 from tasks.core.deploy.canary.prometheus import Prometheus
+from tasks.core.deploy.canary.router import serves_gateway_api
 from tasks.core.deploy.canary.shift import CanaryAborted, Watcher
 from tasks.core.deploy.canary.state import Shift
 from tasks.core.deploy.kube import Kube
@@ -39,6 +40,7 @@ from tests.deploy.exporter import Exporter
 pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 SERVICES = ["auth", "api", "realtime", "media", "studio"]
 FACTS = REPO / "tests" / "infra" / "prometheus" / "facts.json"
+GATEWAY_API = REPO / "tests" / "infra" / "k8s" / "gateway-api"
 INTERVAL = "5s"  # the rate() range: five scrapes at the test bed's 1 s scrape interval
 NO_CHECKS = ChecksReport([])
 DEADLINE = 60.0
@@ -222,24 +224,35 @@ def test_a_failed_check_at_step_2_puts_all_traffic_back_and_records_why(
     assert flow.make_plan(project.session(**settings), kube, "production", tag="v3").next_slot == "green"
 
 
-def test_the_replica_ratio_router_moves_replicas_and_says_it_is_coarse(
+def test_without_the_gateway_api_the_replica_ratio_moves_replicas_and_says_it_is_coarse(
     project: Project, kube: Kube, facts: dict[str, str], exporter: Exporter
 ) -> None:
+    """router = "auto" on a cluster really without the CRDs (deleted here and applied again after,
+    inside the k8s xdist group, like tests/deploy/test_canary_router.py)."""
     ns = project.namespace("production")
-    settings = canary(facts, exporter, [(10, "5s"), (100, "5s")], router="replicas")
-    deploy(project, kube, "v1", **settings)
-    plan = flow.make_plan(project.session(**settings), kube, "production", tag="v2")
-    assert plan.canary is not None and plan.canary.router == "replicas"
-    assert "coarse and per connection" in plan.canary.describe[0]
-    assert "10 % -> 1 of 2 replicas = 50 %" in plan.canary.describe[1]
-    counts: list[tuple[dict[str, int], dict[str, int], set[str | None]]] = []
+    settings = canary(facts, exporter, [(10, "5s"), (100, "5s")], router="auto")
+    gone = subprocess.run([str(GATEWAY_API), "--delete"], capture_output=True, text=True, check=False)
+    assert gone.returncode == 0, gone.stderr
+    try:
+        assert not serves_gateway_api(kube, refresh=True)
+        deploy(project, kube, "v1", **settings)
+        plan = flow.make_plan(project.session(**settings), kube, "production", tag="v2")
+        assert plan.canary is not None and plan.canary.router == "replicas"
+        assert "coarse and per connection" in plan.canary.describe[0]
+        assert "10 % -> 1 of 2 replicas = 50 %" in plan.canary.describe[1]
+        counts: list[tuple[dict[str, int], dict[str, int], set[str | None]]] = []
 
-    class Counts(Watcher):
-        def step(self, shift: Shift) -> None:
-            counts.append((replicas(kube, ns, "blue"), replicas(kube, ns, "green"), selectors(kube, ns)))
+        class Counts(Watcher):
+            def step(self, shift: Shift) -> None:
+                counts.append((replicas(kube, ns, "blue"), replicas(kube, ns, "green"), selectors(kube, ns)))
 
-    result = deploy(project, kube, "v2", watcher=Counts(), **settings)
+        result = deploy(project, kube, "v2", watcher=Counts(), **settings)
+    finally:
+        back = subprocess.run([str(GATEWAY_API)], capture_output=True, text=True, check=False)
+        assert back.returncode == 0, back.stderr
+        assert serves_gateway_api(kube, refresh=True)
     assert result.release.status == "deployed"
+    assert Shift.from_dict(result.release.shift or {}).router == "replicas"
     one, two = dict.fromkeys(SERVICES, 1), dict.fromkeys(SERVICES, 2)
     assert counts == [(one, one, {None}), (dict.fromkeys(SERVICES, 0), two, {"green"})]
     assert selectors(kube, ns) == {"green"}
