@@ -259,9 +259,9 @@ puts a route or a Service on the stable slot, read back (gateway: 5 HTTPRoutes a
 then the canary Deployments are scaled to 0 and the record written, not counted. replicas: per
 service the Service's selector on the stable slot first, then the stable Deployment back to full
 replicas and the canary's to 0, all counted). Goal <= 5 s: {met} ({p95}). The peer column is
-the same undo typed as kubectl commands, one process each (what an engineer does by hand without clikd); Argo Rollouts and Flagger need their
-controllers in the cluster, whose images cannot be fetched here (no container registry), so they are
-not measured.
+the same undo typed as kubectl commands, one process each (what an engineer does by hand without
+clikd); Argo Rollouts and Flagger need their controllers in the cluster, whose images cannot be
+fetched here (no container registry), so they are not measured.
 
 Cost per step of a complete shift (10/25/50/100, 5 s pauses, one analysis round of 10 queries per
 step): the step's wall time minus its pause = {steps} (median {statistics.median(over) * 1000:.0f} ms).
