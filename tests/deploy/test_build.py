@@ -164,7 +164,7 @@ def test_a_broken_dockerfile_names_the_service_and_step_without_a_traceback(
 def test_production_refuses_to_build_from_a_dirty_tree_and_no_build_keeps_the_tags(
     project: Project, kube: Kube, tmp_path: Path
 ) -> None:
-    from tasks.deploy import _plan
+    from tasks.core.deploy.wizard import plan as _plan
 
     _with_build(project, f"FROM {BASE_IMAGE}\n")
     (project.root / "services" / "api" / "hello.txt").write_text("changed, not committed\n")
