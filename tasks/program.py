@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tasks.core.deferred import defer_invoke_yaml, defer_unittest_mock
+from tasks.core.deferred import defer_invoke_yaml, defer_unittest_mock, settle_unittest_mock
 
 # before Invoke's first import, which the lines below make
 defer_invoke_yaml()
@@ -27,6 +27,8 @@ from invoke.parser import Parser  # noqa: E402
 from invoke.parser.argument import Argument  # noqa: E402
 from invoke.parser.context import ParserContext  # noqa: E402
 from invoke.program import Program  # noqa: E402
+
+settle_unittest_mock()  # Invoke has taken its Mock
 
 from tasks import __version__  # noqa: E402
 from tasks.root import ns  # noqa: E402
