@@ -9,13 +9,23 @@ placeholders in help, and ``env.switch TARGET`` as a positional. (The overview a
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-from pathlib import Path
-from typing import Any
+import gc
 
-from tasks.core.deferred import defer_invoke_yaml, defer_unittest_mock, settle_unittest_mock
+# A command's first 0.2 s allocate the modules, classes and functions it keeps until it exits: at
+# the default threshold (700) the collector made some 50 young and 5 middle-generation passes over
+# them in a no-op env.start, about 8 ms of CPU to free a few hundred objects. At 50,000 the young
+# generation is still collected, less often, in the commands that run for long (--watch, --follow,
+# env.dev); the older generations keep their thresholds.
+gc.set_threshold(50_000, *gc.get_threshold()[1:])
+
+import atexit  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from tasks.core.deferred import defer_invoke_yaml, defer_unittest_mock, settle_unittest_mock  # noqa: E402
 
 # before Invoke's first import, which the lines below make
 defer_invoke_yaml()
@@ -314,6 +324,11 @@ def help_tuples(context: Any) -> list[tuple[str, str]]:
 
 
 def main() -> None:
+    # At exit the interpreter makes a full collection while every module is still loaded (some 10 ms
+    # after a no-op env.start), only when the collector is on; the one it makes after clearing the
+    # modules runs either way, and collects what is left (finalizers included). Registered first,
+    # this runs after every other exit handler.
+    atexit.register(gc.disable)
     try:
         program.run()
     except BrokenPipeError:
