@@ -40,8 +40,7 @@ from invoke.program import Program  # noqa: E402
 
 settle_unittest_mock()  # Invoke has taken its Mock
 
-from tasks import __version__  # noqa: E402
-from tasks.root import ns  # noqa: E402
+from tasks import __version__, root  # noqa: E402
 
 # The core options clikd keeps; Invoke's others (--dry, --echo, --pty, --warn-only, --hide,
 # --command-timeout, --write-pyc, --prompt-for-sudo-password, --list-depth) steer shell commands
@@ -101,6 +100,27 @@ class ClikdProgram(Program):
             if arg.name == "config":
                 arg.names = ("config",)  # -f is --follow in the tasks: one meaning per short flag
         return kept
+
+    def parse_collection(self) -> None:
+        # Only the namespaces whose tasks the command line names (`clikd env.start` imports env's
+        # module, not db's or deploy's); every namespace for anything else.
+        self.namespace = root.collection(self._namespaces_named())
+        super().parse_collection()
+
+    def _namespaces_named(self) -> tuple[str, ...]:
+        """The namespaces of the ``ns.task`` tokens left after the core options, or all of them.
+
+        All of them when no such token is there (the overview, a misspelt task: the closest match
+        is looked for among every task), when a namespace is named alone (its menu, which may run
+        a task of another namespace), and for help, listing and completion.
+        """
+        if any(self.args[flag].value for flag in ("help", "list", "complete", "print-completion-script")):
+            return root.NAMESPACES
+        tokens = [t for t in self.core.unparsed if not t.startswith("-")]
+        if not tokens or set(self.core.unparsed) & {"--help", "-h"} or set(tokens) & set(root.NAMESPACES):
+            return root.NAMESPACES
+        named = tuple(n for n in root.NAMESPACES if any(t.startswith(f"{n}.") for t in tokens))
+        return named or root.NAMESPACES
 
     def parse_core_args(self) -> None:
         try:
@@ -256,7 +276,8 @@ class ClikdProgram(Program):
                 kind, pool = "flag", flags
                 where = f" for {context.name}" if context is not None and context.name else ""
             else:
-                kind, pool, where = "task", [*self.collection.task_names, *self.collection.collections], ""
+                every = root.collection()  # the closest task may be in a namespace not loaded
+                kind, pool, where = "task", [*every.task_names, *every.collections], ""
             # What the token begins (a task or flag cut short), else the nearest by spelling.
             close = sorted(c for c in pool if c.startswith(token) and len(token) > 2)[:3]
             import difflib  # only for a name that matched nothing
@@ -285,7 +306,7 @@ program = ClikdProgram(
     binary="clikd",
     binary_names=["clikd"],
     version=__version__,
-    namespace=ns,
+    namespace=root.collection(()),  # replaced when the command line is parsed (parse_collection)
     config_class=ClikdConfig,
 )
 
