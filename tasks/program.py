@@ -31,6 +31,7 @@ from tasks.core.deferred import defer_invoke_yaml, defer_unittest_mock, settle_u
 defer_invoke_yaml()
 defer_unittest_mock()
 
+from invoke.collection import Collection  # noqa: E402
 from invoke.config import Config  # noqa: E402
 from invoke.exceptions import Exit, ParseError  # noqa: E402
 from invoke.parser import Parser  # noqa: E402
@@ -306,7 +307,7 @@ program = ClikdProgram(
     binary="clikd",
     binary_names=["clikd"],
     version=__version__,
-    namespace=root.collection(()),  # replaced when the command line is parsed (parse_collection)
+    namespace=Collection(),  # stands for the collection parse_collection builds for the command line
     config_class=ClikdConfig,
 )
 
