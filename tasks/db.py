@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from invoke.context import Context
 
 from tasks.core import console
-from tasks.core.db.models import Progress
 from tasks.core.locking import task_lock
 from tasks.core.session import Session
 from tasks.core.tasking import clikd_task
 from tasks.db_insight import ENV_HELP, STORES_HELP, connect, flush, inspect, keys, schema
+
+if TYPE_CHECKING:
+    # a type only: the models module (with the migration files' parser) loads when a db task runs,
+    # not with the task collection that every command builds
+    from tasks.core.db.models import Progress
 
 # db tasks defined in tasks/db_insight.py (what the stores hold), part of this namespace
 __all__ = ["ENV_HELP", "STORES_HELP", "connect", "flush", "inspect", "keys", "schema"]

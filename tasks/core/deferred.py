@@ -46,9 +46,15 @@ class _Deferred(types.ModuleType):
         with self._lock:
             if sys.modules.get(self.__name__) is self:
                 del sys.modules[self.__name__]
-                real = importlib.import_module(self.__name__)
-                _bind(self.__name__, real)
+            if self.__name__ not in sys.modules:  # also after withdraw(): nobody imported it since
+                _bind(self.__name__, importlib.import_module(self.__name__))
         return sys.modules[self.__name__]
+
+    def withdraw(self) -> None:
+        """Leave sys.modules (when still there): a later import of the name is an ordinary one."""
+        with self._lock:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
 
 
 def _bind(name: str, module: types.ModuleType) -> None:
@@ -76,9 +82,14 @@ def defer_unittest_mock() -> None:
     """Make ``unittest.mock`` load when first used; nothing when it or Invoke is loaded already."""
     if "invoke" in sys.modules or UNITTEST_MOCK in sys.modules:
         return
-    import unittest  # the package alone is light (~4 ms); the import system needs it as the parent
-
-    spec = importlib.machinery.PathFinder.find_spec(UNITTEST_MOCK, list(unittest.__path__))
+    # Found without importing the package: ``unittest/__init__`` loads its case, result, loader,
+    # runner and main modules (with argparse, difflib and pprint), some 6 ms that nothing else in
+    # clikd's start-up needs. ``from unittest.mock import Mock`` takes the module from sys.modules
+    # without importing its parent; the real import, on first use, imports the package as usual.
+    unittest = importlib.util.find_spec("unittest")  # a top-level find: nothing is imported
+    if unittest is None or not unittest.submodule_search_locations:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(UNITTEST_MOCK, list(unittest.submodule_search_locations))
     if spec is None:
         return
     stand_in = _Deferred(spec)
@@ -88,4 +99,16 @@ def defer_unittest_mock() -> None:
 
     stand_in.Mock = mock  # type: ignore[attr-defined]  # the one name Invoke reads at import
     sys.modules[UNITTEST_MOCK] = stand_in
-    _bind(UNITTEST_MOCK, stand_in)
+    _bind(UNITTEST_MOCK, stand_in)  # only when the package is loaded already
+
+
+def settle_unittest_mock() -> None:
+    """Once Invoke is imported: the ``unittest.mock`` stand-in leaves sys.modules.
+
+    Invoke holds its ``Mock`` (which still loads the real module when called). Were the stand-in
+    left there, an ``import unittest.mock`` that loads the package afterwards would find it and not
+    bind it to the package, so ``unittest.mock.patch`` would be an AttributeError.
+    """
+    stand_in = sys.modules.get(UNITTEST_MOCK)
+    if isinstance(stand_in, _Deferred):
+        stand_in.withdraw()

@@ -147,9 +147,10 @@ def clikd_task(
     """Wrap a task body so ClikdError and Ctrl+C end the run cleanly with their exit code."""
 
     def decorate(body: Callable[P, R]) -> Task[Any]:
+        params = inspect.signature(body).parameters  # once: every task of every command pays it
         numbers = {
             name: p.default
-            for name, p in inspect.signature(body).parameters.items()
+            for name, p in params.items()
             if isinstance(p.default, int | float) and not isinstance(p.default, bool)
         }
 
@@ -175,7 +176,6 @@ def clikd_task(
                 console.err.print("\n[yellow]interrupted[/]: a rerun picks up from where this stopped")
                 raise Exit(code=int(ExitCode.INTERRUPTED)) from None
 
-        params = set(inspect.signature(body).parameters)
         texts = {k: v for k, v in COMMON_HELP.items() if k in params}
         texts.update(help or {})
         kwargs.setdefault("auto_shortflags", False)

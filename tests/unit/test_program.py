@@ -240,3 +240,36 @@ def test_ctrl_c_exits_130_without_traceback(probe_dir: Path) -> None:
 
 def test_python_is_the_supported_version() -> None:
     assert sys.version_info >= (3, 11)
+
+
+NAMESPACE_PROBE = """
+import sys
+from tasks.program import program
+try:
+    program.run(["clikd", *sys.argv[1:]], exit=False)
+except SystemExit:
+    pass
+loaded = [n for n in ("config", "db", "deploy", "env", "gen", "test") if f"tasks.{n}" in sys.modules]
+print("LOADED=" + ",".join(loaded), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["config.show"], "config"),
+        (["config.show", "env.list", "--help"], "config,db,deploy,env,gen,test"),  # help: every task
+        (["db"], "config,db,deploy,env,gen,test"),  # a namespace's menu may run any task
+        (["--list"], "config,db,deploy,env,gen,test"),
+    ],
+)
+def test_a_command_loads_only_the_namespaces_it_names(argv: list[str], loaded: str) -> None:
+    done = run(str(BIN / "python"), "-c", NAMESPACE_PROBE, *argv)
+    assert f"LOADED={loaded}\n" in done.stderr, done.stderr
+
+
+def test_a_misspelt_task_is_matched_against_every_namespace() -> None:
+    # env's module alone is loaded for `env.migrate`; the closest task is db's
+    done = run(str(BIN / "clikd"), "env.migrate")
+    assert done.returncode == 2, done.stderr
+    assert "unknown task 'env.migrate'; did you mean db.migrate?" in done.stderr, done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +184,9 @@ def settle(jobs: dict[str, Callable[[], T]]) -> dict[str, tuple[bool, T | BaseEx
             return {name: (True, job())}
         except Exception as exc:  # handed to the caller, who re-raises it
             return {name: (False, exc)}
+    # here, not at the top: env.status imports this module for the targets alone
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         out: dict[str, tuple[bool, T | BaseException]] = {}

@@ -7,9 +7,10 @@ Works against Apache Cassandra and ScyllaDB (both speak protocol v4).
 
 from __future__ import annotations
 
-import socket
 import struct
 from dataclasses import dataclass
+
+from tasks.core.stack import tcp
 
 VERSION = 0x04
 OP_ERROR, OP_STARTUP, OP_READY, OP_AUTHENTICATE = 0x00, 0x01, 0x02, 0x03
@@ -95,7 +96,7 @@ class Connection:
     def __init__(
         self, host: str, port: int, *, user: str = "", password: str = "", timeout: float = 3.0
     ) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = tcp.connect(host, port, timeout)
         self.stream = 0
         try:
             op, _ = self._call(OP_STARTUP, struct.pack(">H", 1) + _string("CQL_VERSION") + _string("3.0.0"))

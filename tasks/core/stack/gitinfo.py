@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +79,8 @@ def _keep(sha: str, subject: str, committed: float) -> None:
     path = _cache_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when a commit not seen before is kept: not on every env.status
+
         fd, tmp = tempfile.mkstemp(prefix=".commits-", dir=path.parent)
         with os.fdopen(fd, "w") as fh:
             json.dump(known, fh)

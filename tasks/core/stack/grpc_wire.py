@@ -21,6 +21,8 @@ import socket
 import struct
 import time
 
+from tasks.core.stack import tcp
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 CHECK_PATH = b"/grpc.health.v1.Health/Check"
 
@@ -50,7 +52,7 @@ def check(host: str, port: int, timeout: float, service: str = "") -> str | None
     """
     deadline = time.monotonic() + timeout
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = tcp.connect(host, port, timeout)
     except ConnectionRefusedError as exc:
         raise Refused from exc
     except TimeoutError as exc:

@@ -17,10 +17,9 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import socket
 from typing import TYPE_CHECKING, Any
 
-from tasks.core.stack import http1
+from tasks.core.stack import http1, tcp
 from tasks.core.stack.refs import DEFAULT_INDEX, registry_of, split_ref
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ def _head_plain(host: str, path: str, headers: dict[str, str]) -> tuple[int, str
     else:
         name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
     try:
-        with socket.create_connection((name, int(port or 80)), timeout=TIMEOUT_S) as sock:
+        with tcp.connect(name, int(port or 80), TIMEOUT_S) as sock:
             answer = http1.exchange(sock, "HEAD", path, host=host, headers=headers)
     except (OSError, ValueError, http1.ProtocolError):
         return None

@@ -13,8 +13,9 @@ import functools
 import hashlib
 import hmac
 import os
-import socket
 import struct
+
+from tasks.core.stack import tcp
 
 
 class PgError(Exception):
@@ -48,7 +49,7 @@ class Connection:
         dbname: str = "postgres",
         timeout: float = 3.0,
     ) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = tcp.connect(host, port, timeout)
         self.user = user
         self.password = password
         try:

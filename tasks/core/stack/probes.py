@@ -11,7 +11,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
-from tasks.core.stack import grpc_health, http1
+from tasks.core.stack import grpc_health, http1, tcp
 from tasks.core.stack.grpc_health import GrpcHealth
 from tasks.core.stack.spec import Probe
 
@@ -28,7 +28,7 @@ class ProbeResult:
 
 
 def _http(p: Probe, timeout: float) -> str:
-    with socket.create_connection((p.host, p.port), timeout=timeout) as sock:
+    with tcp.connect(p.host, p.port, timeout) as sock:
         host = f"{p.host}:{p.port}"
         answer = http1.exchange(
             sock, "GET", p.path, host=host, headers={"User-Agent": "clikd-probe"}, limit=600
@@ -40,7 +40,7 @@ def _http(p: Probe, timeout: float) -> str:
 
 
 def _tcp(p: Probe, timeout: float) -> str:
-    with socket.create_connection((p.host, p.port), timeout=timeout):
+    with tcp.connect(p.host, p.port, timeout):
         return ""
 
 
@@ -61,7 +61,7 @@ def _resp(*parts: str) -> bytes:
 
 def _redis(p: Probe, timeout: float) -> str:
     """AUTH (when configured) and PING in the Redis protocol (redis-py costs more to import than this)."""
-    with socket.create_connection((p.host, p.port), timeout=timeout) as sock:
+    with tcp.connect(p.host, p.port, timeout) as sock:
         request = (
             (_resp("AUTH", p.user, p.password) if p.user else _resp("AUTH", p.password))
             if p.password

@@ -24,13 +24,12 @@ database) is never compared with an earlier one: that database's rate is sampled
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.core.stack import qps_sample, workers
+from tasks.core.stack import qps_sample, tcp, workers
 from tasks.core.stack.model import DatabaseActivity
 from tasks.core.stack.readings import MAX_AGE_S, QPS_SAMPLE_S, Reading
 from tasks.core.stores import endpoint
@@ -100,7 +99,7 @@ def _keydb(settings: Settings, ident: BranchIdentity, scope: str) -> list[Readin
     from tasks.core.stack.probes import _resp
 
     ep = endpoint(settings, ident, "keydb")
-    with socket.create_connection((ep.host, ep.port), timeout=2) as sock:
+    with tcp.connect(ep.host, ep.port, 2) as sock:
         reader = sock.makefile("rb")
         if ep.password:
             sock.sendall(_resp("AUTH", ep.password))

@@ -10,12 +10,11 @@ the db core's own (``models.plan``), so both commands always agree.
 from __future__ import annotations
 
 import json
-import socket
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tasks.core.stack import workers
+from tasks.core.stack import tcp, workers
 from tasks.core.stack.model import StoreMigrations
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def _resp(*parts: str) -> bytes:
 
 
 def _keydb(ep: Endpoint, prefix: str) -> dict[int, Applied] | None:
-    with socket.create_connection((ep.host, ep.port), timeout=TIMEOUT_S) as sock:
+    with tcp.connect(ep.host, ep.port, TIMEOUT_S) as sock:
         reader = sock.makefile("rb")
         if ep.password:
             sock.sendall(_resp("AUTH", ep.password))

@@ -13,10 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import socket
 from urllib.parse import quote
 
-from tasks.core.stack import http1
+from tasks.core.stack import http1, tcp
 from tasks.core.stores import Endpoint
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -102,7 +101,7 @@ def _exchange(
     ep: Endpoint, method: str, target: str, headers: dict[str, str], timeout: float
 ) -> http1.Answer:
     """One request on its own connection (a broken answer is a WireError)."""
-    with socket.create_connection((ep.host, ep.port), timeout=timeout) as sock:
+    with tcp.connect(ep.host, ep.port, timeout) as sock:
         try:
             return http1.exchange(sock, method, target, host=f"{ep.host}:{ep.port}", headers=headers)
         except http1.RemoteDisconnected:
