@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from tasks.core.dev.model import DevMode
 from tasks.core.errors import Unavailable
-from tasks.core.stack import gitinfo, grpc_health, status_db, status_inspect, status_migrations, workers
+from tasks.core.stack import gitinfo, grpc_health, status_db, status_inspect, status_migrations, tcp, workers
 from tasks.core.stack.engine import branch_containers, connect, container_name
 from tasks.core.stack.model import (
     LABEL_SERVICE,
@@ -145,10 +145,8 @@ def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
 
 
 def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
-    import socket
-
     ep = endpoint(settings, ident, "keydb")
-    with socket.create_connection((ep.host, ep.port), timeout=2) as sock:
+    with tcp.connect(ep.host, ep.port, 2) as sock:
         reader = sock.makefile("rb")
         if ep.password:
             sock.sendall(_resp("AUTH", ep.password))
