@@ -466,3 +466,21 @@ def test_ctrl_c_in_a_terminal_asks_and_hold_keeps_the_weights_for_resume(
     _write_rollout(project, exporter, ("5s", "5s"))
     done = canary_run.resume(project.session(**settings), kube, progress=lambda _m: None)
     assert done.release.status == "deployed" and selectors(kube, ns) == {"green"}
+    # deploy.status --watch redraws the environment (the completed shift too) until Ctrl+C.
+    watch = pexpect.spawn(
+        str(REPO / ".venv" / "bin" / "clikd"),
+        ["deploy.status", "--env", "production", "--watch"],
+        cwd=str(project.root),
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+    )
+    try:
+        watch.expect("completed: 100 % on slot green")
+        watch.expect("completed: 100 % on slot green")  # drawn again
+        watch.sendintr()
+        watch.expect(pexpect.EOF)
+    finally:
+        watch.close(force=True)
+    assert watch.exitstatus == 0
