@@ -6,10 +6,12 @@ namespace prefix, so its staging/production namespaces are its own; they are del
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from tasks.core.session import Session
 REPO = Path(__file__).resolve().parents[2]
 KUBECONFIG = REPO / "tests" / "infra" / "k8s" / "kubeconfig"
 UP = "tests/infra/k8s/up"
+PROMETHEUS_FACTS = REPO / "tests" / "infra" / "prometheus" / "facts.json"
 
 # The repositories of the shipped clikd.toml per service (the seed's names).
 SHIPPED_IMAGE = {
@@ -45,6 +48,20 @@ def kube() -> Kube:
     except ClikdError as exc:
         pytest.fail(f"the test control plane does not answer ({exc.message}): run {UP}", pytrace=False)
     return client
+
+
+@pytest.fixture(scope="session")
+def facts() -> dict[str, str]:
+    """The test bed's Prometheus (tests/infra/prometheus/up): its URL and file_sd targets directory."""
+    if not PROMETHEUS_FACTS.is_file():
+        pytest.fail(f"{PROMETHEUS_FACTS} is missing: run tests/infra/up", pytrace=False)
+    doc: dict[str, str] = json.loads(PROMETHEUS_FACTS.read_text(encoding="utf-8"))
+    try:
+        with urllib.request.urlopen(f"{doc['url']}/-/ready", timeout=3) as answer:  # noqa: S310 (loopback)
+            assert answer.status == 200
+    except OSError as exc:
+        pytest.fail(f"the test bed's Prometheus at {doc['url']} is not ready ({exc})", pytrace=False)
+    return doc
 
 
 class Project:

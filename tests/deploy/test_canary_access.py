@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 
 import pytest
 
@@ -15,17 +14,6 @@ from tests.deploy.conftest import REPO
 
 # One xdist worker runs the tests of the test bed's single sshd bastion (see tests/remote/test_bastion.py).
 pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("sshd")]
-FACTS = REPO / "tests" / "infra" / "prometheus" / "facts.json"
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, str]:
-    if not FACTS.is_file():
-        pytest.fail(f"{FACTS} is missing: run tests/infra/up", pytrace=False)
-    doc: dict[str, str] = json.loads(FACTS.read_text(encoding="utf-8"))
-    with urllib.request.urlopen(f"{doc['url']}/-/ready", timeout=3) as answer:  # noqa: S310 (loopback)
-        assert answer.status == 200
-    return doc
 
 
 def test_prometheus_is_reached_through_the_environments_bastion(facts: dict[str, str]) -> None:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,13 +32,12 @@ from tasks.core.deploy.kube import Kube
 from tasks.core.deploy.model import ChecksReport
 from tasks.core.deploy.render import Layout, target_for
 from tasks.core.deploy.status import environment_status
-from tasks.core.errors import Conflict, ExitCode, UsageError
+from tasks.core.errors import ConfigError, Conflict, ExitCode, UsageError
 from tests.deploy.conftest import KUBECONFIG, REPO, Project
 from tests.deploy.exporter import Exporter
 
 pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("k8s")]
 SERVICES = ["auth", "api", "realtime", "media", "studio"]
-FACTS = REPO / "tests" / "infra" / "prometheus" / "facts.json"
 GATEWAY_API = REPO / "tests" / "infra" / "k8s" / "gateway-api"
 INTERVAL = "5s"  # the rate() range: five scrapes at the test bed's 1 s scrape interval
 NO_CHECKS = ChecksReport([])
@@ -63,16 +61,6 @@ def checks(exporter: str) -> list[dict[str, Any]]:
             "max": 0.5,
         },
     ]
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, str]:
-    if not FACTS.is_file():
-        pytest.fail(f"{FACTS} is missing: run tests/infra/up", pytrace=False)
-    doc: dict[str, str] = json.loads(FACTS.read_text(encoding="utf-8"))
-    with urllib.request.urlopen(f"{doc['url']}/-/ready", timeout=3) as answer:  # noqa: S310 (loopback)
-        assert answer.status == 200
-    return doc
 
 
 def poll(what: str, probe: Callable[[], bool], deadline: float = DEADLINE) -> None:
@@ -283,16 +271,20 @@ def test_a_new_deploy_is_refused_while_a_shift_is_held(
 
 
 # ---------------------------------------------------------------------- a real CLI, killed
-def _cli(project: Project, facts: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    env = {
+def _cli_env(project: Project, facts: dict[str, str]) -> dict[str, str]:
+    """The environment of a CLI run against the project's production on the test bed."""
+    return {
         **os.environ,
         "CLIKD_DEPLOYMENT__NAMESPACE_PREFIX": project.prefix,
         "CLIKD_DEPLOYMENT__KUBECONFIG": str(KUBECONFIG),
         "CLIKD_DEPLOYMENT__KUBE_CONTEXT": "clikd-test",
         "CLIKD_DEPLOYMENT__PROMETHEUS_URL": facts["url"],
         "CLIKD_BRANCH": "main",
-        "CLIKD_NO_PROMPT": "1",
     }
+
+
+def _cli(project: Project, facts: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    env = {**_cli_env(project, facts), "CLIKD_NO_PROMPT": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
         cwd=project.root,
@@ -413,15 +405,7 @@ def test_ctrl_c_in_a_terminal_asks_and_hold_keeps_the_weights_for_resume(
     settings = canary(facts, exporter, [(50, "5s"), (100, "5s")], router="gateway")
     deploy(project, kube, "v1", **settings)
     _write_rollout(project, exporter, ("10m", "10m"))
-    env = {
-        **os.environ,
-        "CLIKD_DEPLOYMENT__NAMESPACE_PREFIX": project.prefix,
-        "CLIKD_DEPLOYMENT__KUBECONFIG": str(KUBECONFIG),
-        "CLIKD_DEPLOYMENT__KUBE_CONTEXT": "clikd-test",
-        "CLIKD_DEPLOYMENT__PROMETHEUS_URL": facts["url"],
-        "CLIKD_BRANCH": "main",
-        "TERM": "xterm",
-    }
+    env = {**_cli_env(project, facts), "TERM": "xterm"}
     for name in ("CLIKD_NO_PROMPT", "CI"):
         env.pop(name, None)
     child = pexpect.spawn(
@@ -484,3 +468,17 @@ def test_ctrl_c_in_a_terminal_asks_and_hold_keeps_the_weights_for_resume(
     finally:
         watch.close(force=True)
     assert watch.exitstatus == 0
+
+
+def test_a_canary_on_a_rolling_production_is_a_config_error(
+    project: Project, kube: Kube, facts: dict[str, str], exporter: Exporter
+) -> None:
+    layout = project.root / "k8s" / "environments.toml"
+    text = layout.read_text(encoding="utf-8")
+    layout.write_text(text.replace('strategy = "blue-green"', 'strategy = "rolling"', 1), encoding="utf-8")
+    settings = canary(facts, exporter, [(50, "5s"), (100, "5s")])
+    with pytest.raises(ConfigError) as caught:
+        flow.make_plan(project.session(**settings), kube, "production", tag="v1")
+    assert 'k8s/environments.toml gives production strategy = "rolling"' in caught.value.message
+    assert caught.value.hint is not None and '"blue-green"' in caught.value.hint
+    assert kube.get("Namespace", project.namespace("production")) is None  # nothing was applied

@@ -32,7 +32,7 @@ from tasks.core.deploy.model import (
 from tasks.core.deploy.render import Layout, Renderer, release_input, target_for
 from tasks.core.deploy.slots import active_slot
 from tasks.core.deploy.steps import ContractFailed, apply_all, smoke, smoke_or_fail, validate
-from tasks.core.errors import ClikdError, Interrupted, UsageError
+from tasks.core.errors import ClikdError, ConfigError, Interrupted, UsageError
 from tasks.core.session import Session
 
 if TYPE_CHECKING:
@@ -113,6 +113,14 @@ def make_plan(
     canary = None
     if environment == "production" and settings.deployment.production.strategy == "canary":
         from tasks.core.deploy.canary import run as canary_run
+
+        if target.strategy != "blue-green":
+            raise ConfigError(
+                f'strategy = "canary" shifts traffic between production\'s two slots, but '
+                f'k8s/environments.toml gives production strategy = "{target.strategy}"',
+                hint='set [production] strategy = "blue-green" in k8s/environments.toml, or remove '
+                "[deployment.production] strategy from clikd.toml",
+            )
 
         canary_run.refuse_new_deploy(kube, target.namespace)
         canary = canary_run.plan(kube, settings, target, stable=active, canary=next_slot or SLOTS[0])
