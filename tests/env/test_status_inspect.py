@@ -140,14 +140,34 @@ def test_status_inspect_reads_only_the_stores_that_answer(
 def test_status_inspect_reports_a_store_past_the_deadline(
     testbed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import threading
+
+    from tasks.core.insight import run as insight_run
     from tasks.core.session import Session
     from tasks.core.stack import status_inspect
 
     monkeypatch.setenv("CLIKD_CONFIG", str(TEST_CONFIG))
     session = Session(branch="t/status-inspect-deadline", cwd=ROOT)
-    # the shared servers (the branch's own are not running: they would refuse at once); no CQL
-    # handshake or signed listing answers in no time
-    late = status_inspect.inspect(session, {"scylla", "s3"}, deadline_s=0.0)
+    # Each real reader held until the report is made: "past the deadline" by a hook, not by how fast
+    # the shared servers answer (a missing keyspace can answer within a 0 s deadline).
+    gate = threading.Event()
+    real = insight_run.reader
+
+    def held(*args: Any) -> Any:
+        read = real(*args)
+
+        def after_the_gate() -> Any:
+            gate.wait(30)
+            return read()
+
+        return after_the_gate
+
+    monkeypatch.setattr(insight_run, "reader", held)
+    try:
+        late = status_inspect.inspect(session, {"scylla", "s3"}, deadline_s=0.0)
+    finally:
+        gate.set()
+        monkeypatch.setattr(insight_run, "reader", real)
     assert late is not None and late.seconds < 0.5
     errors = {s.store: s.error for s in late.stores}
     assert errors["scylla"] == "not read within 0 s: inv db.inspect --stores scylla waits for it"
