@@ -18,7 +18,15 @@ from tasks.core.deploy.kube import Kube, Obj
 from tasks.core.deploy.model import SLOTS, DeployResult, Release, SmokeResult, Target
 from tasks.core.deploy.render import Renderer
 from tasks.core.deploy.slots import mark_idle, scale_down_idle, switch
-from tasks.core.deploy.steps import apply_all, contract, smoke, smoke_or_fail, validate, wait_job
+from tasks.core.deploy.steps import (
+    apply_all,
+    contract,
+    smoke,
+    smoke_or_fail,
+    smoke_slot,
+    validate,
+    wait_job,
+)
 
 Progress = Callable[[str], None]
 
@@ -74,14 +82,7 @@ def prepare(
         progress(f"running migrations (expand) as job {job['metadata']['name']}")
         wait_job(kube, target.namespace, job["metadata"]["name"], limit, progress)
     rollout.wait(kube, target.namespace, generations, timeout=limit, progress=progress)
-    results = smoke(
-        kube,
-        settings,
-        target,
-        renderer,
-        via=lambda s: f"{s}-{slot}-preview",
-        timeout=settings.deployment.smoke_timeout,
-    )
+    results = smoke_slot(kube, settings, target, renderer, slot)
     smoke_or_fail(results, f"on slot {slot} (its preview Services); the public Services were not switched")
     return Prepared(target, renderer, slot, old, slot_objects + public, applied, results, scaled_down)
 

@@ -130,14 +130,7 @@ def _switch_back(
     with DeployLock(kube, target.namespace, settings.deployment.lock_ttl, purpose="rollback") as lock:
         scaled_up = slots.scale_up(kube, settings, target, slot, timeout=timeout, progress=progress)
         progress(f"slot {slot} still runs revision {chosen.revision}; smoke-testing it before the switch")
-        results = steps.smoke(
-            kube,
-            settings,
-            target,
-            renderer,
-            via=lambda s: f"{s}-{slot}-preview",
-            timeout=settings.deployment.smoke_timeout,
-        )
+        results = steps.smoke_slot(kube, settings, target, renderer, slot)
         steps.smoke_or_fail(results, f"on slot {slot}; nothing was switched")
         applied = slots.switch(kube, renderer, slot)
         after = steps.smoke(

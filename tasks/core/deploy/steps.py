@@ -79,6 +79,20 @@ def smoke(
     return results
 
 
+def smoke_slot(
+    kube: Kube, settings: Settings, target: Target, renderer: Renderer, slot: str
+) -> list[SmokeResult]:
+    """Each service's health path through ``slot``'s preview Services (before any traffic moves to it)."""
+    return smoke(
+        kube,
+        settings,
+        target,
+        renderer,
+        via=lambda s: f"{s}-{slot}-preview",
+        timeout=settings.deployment.smoke_timeout,
+    )
+
+
 def smoke_or_fail(results: list[SmokeResult], where: str) -> None:
     failed = [r for r in results if not r.ok]
     if failed:
