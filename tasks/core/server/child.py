@@ -1,0 +1,93 @@
+"""The forked child: becomes the caller's process (its descriptors, environment, directory) and runs clikd."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Any, NoReturn
+
+
+def _streams(env: dict[str, str]) -> None:
+    # New stream objects on the adopted descriptors, made the way Python makes them at start-up:
+    # line-buffered on a terminal, stderr always; the server's own were made for /dev/null.
+    encoding = (env.get("PYTHONIOENCODING") or "").split(":")[0] or "utf-8"
+
+    def text(fd: int, mode: str, errors: str, line: bool) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, mode, closefd=False)
+        buffered: io.BufferedReader | io.BufferedWriter = (
+            io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        )
+        return io.TextIOWrapper(buffered, encoding=encoding, errors=errors, line_buffering=line)
+
+    sys.stdin = text(0, "r", "strict", False)
+    sys.stdout = text(1, "w", "strict", os.isatty(1))
+    sys.stderr = text(2, "w", "backslashreplace", True)
+    for name in ("stdin", "stdout", "stderr"):  # what Rich measures the terminal on
+        setattr(sys, f"__{name}__", getattr(sys, name))
+
+
+def _watch(conn: socket.socket) -> None:
+    # The caller never writes after its request: the end of the stream means it is gone (killed,
+    # perhaps with SIGKILL, which cannot be passed on). A killed clikd does not go on working.
+    try:
+        while conn.recv(64):
+            pass
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _code(done: SystemExit) -> int:
+    if done.code is None:
+        return 0
+    if isinstance(done.code, int):
+        return done.code
+    sys.stderr.write(f"{done.code}\n")
+    return 1
+
+
+def become(conn: socket.socket, request: dict[str, Any], fds: list[int], closing: list[int]) -> NoReturn:
+    """Run the caller's command in this process, then exit with its status; never returns."""
+    code = 1
+    try:
+        for fd in closing:
+            with contextlib.suppress(OSError):  # closed already (the lock, after a step-down)
+                os.close(fd)
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in zip((0, 1, 2), fds, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        env = {str(k): str(v) for k, v in request["env"].items()}
+        os.environ.clear()
+        os.environ.update(env)
+        os.umask(int(request["umask"]))
+        os.chdir(request["cwd"])
+        sys.argv = [str(a) for a in request["argv"]]
+        _streams(env)
+        threading.Thread(target=_watch, args=(conn,), name="clikd-caller", daemon=True).start()
+        from tasks.program import main
+
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = _code(done)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        finally:
+            os._exit(code)

@@ -1,0 +1,280 @@
+"""The warm clikd server (tasks/core/server): a served command is the same command, only sooner.
+
+Each test has its own server (its own XDG_RUNTIME_DIR, so its own socket and log) and tells served
+runs from in-process ones by the server's log, which names every command it forked. Every wait
+is for an event (a line of output, a log line, a process gone), bounded by a generous deadline.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.env.conftest import CLIKD, ROOT, base_env
+
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("server")]
+
+WAIT = 60.0  # seconds at most for an event; only a broken server takes that long
+SOURCE = ROOT / "tasks" / "core" / "server" / "paths.py"  # a module every server has loaded
+
+
+def until(what: str, check: Callable[[], object]) -> object:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.02)  # polls for an event; nothing here depends on how long it takes
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+class Served:
+    """A private server folder, the environment that points at it, and its log."""
+
+    def __init__(self) -> None:
+        self.runtime = Path(tempfile.mkdtemp(prefix="clikd-srv-", dir="/tmp"))  # short: socket paths
+        self.folder = self.runtime / f"clikd-{os.getuid()}"
+        self.env = base_env(XDG_RUNTIME_DIR=str(self.runtime), CLIKD_SERVER="1")
+
+    def log(self) -> str:
+        logs = list(self.folder.glob("server-*.log"))
+        return logs[0].read_text() if logs else ""
+
+    def commands(self) -> list[tuple[int, str]]:
+        return [(int(p), task) for p, task in re.findall(r"command \d+: pid (\d+): (\S*)", self.log())]
+
+    def servers(self) -> list[int]:
+        return [int(p) for p in re.findall(r"\[(\d+)\] listening on", self.log())]
+
+    def run(self, *args: str, cwd: Path = ROOT, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CLIKD), *args],
+            check=False,
+            cwd=cwd,
+            env={**self.env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def start(self, count: int = 1) -> int:
+        """Run a command in-process (no server yet), which starts one; wait until it listens."""
+        self.run("env.start", "--bogus")
+        until(
+            "the server to listen", lambda: len(self.servers()) >= count and list(self.folder.glob("*.sock"))
+        )
+        return self.servers()[-1]
+
+    def stop(self) -> None:
+        for pid in self.servers():
+            if not gone(pid):
+                os.kill(pid, signal.SIGTERM)
+        for pid in self.servers():
+            until(f"server {pid} to exit", lambda pid=pid: gone(pid))
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    s = Served()
+    try:
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(s.runtime, ignore_errors=True)
+
+
+def test_a_served_command_answers_as_the_program_does(served: Served, tmp_path: Path) -> None:
+    served.start()
+    cases = [
+        (("env.start", "--bogus"), {}, ROOT),  # usage error: exit 2, stderr only
+        (("env.status",), {"CLIKD_CONFIG": "missing/clikd.toml"}, tmp_path),  # resolved against the cwd
+        (("env.status",), {"CLIKD_CONFIG": "/elsewhere/clikd.toml"}, ROOT),  # the caller's environment
+    ]
+    answers = []
+    for args, extra, cwd in cases:
+        here = served.run(*args, cwd=cwd, CLIKD_SERVER="0", **extra)
+        before = len(served.commands())
+        there = served.run(*args, cwd=cwd, **extra)
+        assert len(served.commands()) == before + 1, served.log()  # it really went to the server
+        assert (there.returncode, there.stdout, there.stderr) == (here.returncode, here.stdout, here.stderr)
+        answers.append(there)
+    assert [a.returncode for a in answers] == [2, 3, 3]
+    assert str(tmp_path / "missing" / "clikd.toml") in answers[1].stderr
+    assert "/elsewhere/clikd.toml" in answers[2].stderr
+
+
+def _in_a_terminal(served: Served, *args: str, **extra: str) -> bytes:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(CLIKD), *args],
+        env={**served.env, "COLUMNS": "100", **extra},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=WAIT) == 3
+    return out
+
+
+def test_a_terminal_stays_a_terminal(served: Served) -> None:
+    served.start()
+    here = _in_a_terminal(served, "env.status", CLIKD_SERVER="0", CLIKD_CONFIG="/nowhere/clikd.toml")
+    before = len(served.commands())
+    there = _in_a_terminal(served, "env.status", CLIKD_CONFIG="/nowhere/clikd.toml")
+    assert len(served.commands()) == before + 1
+    assert b"\x1b[" in there  # Rich saw a terminal and coloured the error
+    assert there == here
+
+
+class Watch:
+    """``env.status --watch`` in a terminal (Rich draws frames only there), its output read as it comes."""
+
+    def __init__(self, served: Served, branch: str) -> None:
+        leader, follower = pty.openpty()
+        # tall enough for the whole frame: Rich crops a frame to the terminal, from its last line
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 200, 120, 0, 0))
+        self.proc = subprocess.Popen(
+            [str(CLIKD), "env.status", "--branch", branch, "--watch"],
+            env={**served.env, "COLUMNS": "120"},
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+        )
+        os.close(follower)
+        self.leader = leader
+        self.out = b""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        until(
+            "the first frame of env.status --watch",
+            lambda: b"taken " in self.output() or self.proc.poll() is not None,
+        )
+        assert self.proc.poll() is None, self.output().decode(errors="replace")
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.leader, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                return
+            if not chunk:
+                return
+            with self.lock:
+                self.out += chunk
+
+    def output(self) -> bytes:
+        with self.lock:
+            return self.out
+
+    def finish(self) -> int:
+        code = self.proc.wait(timeout=WAIT)
+        self.reader.join(timeout=WAIT)
+        os.close(self.leader)
+        return code
+
+
+def test_ctrl_c_reaches_the_command_and_its_status_comes_back(served: Served) -> None:
+    served.start()
+    codes = []
+    for switch in ("0", "1"):
+        served.env["CLIKD_SERVER"] = switch
+        watch = Watch(served, "server-watch")
+        watch.proc.send_signal(signal.SIGINT)
+        codes.append(watch.finish())
+    (pid, task) = served.commands()[-1]
+    assert task == "env.status"
+    until(f"the served command {pid} to end", lambda: gone(pid))
+    assert codes == [0, 0]  # Ctrl+C is the normal end of env.status --watch, served or not
+
+
+def test_a_killed_caller_takes_its_command_with_it(served: Served) -> None:
+    served.start()
+    watch = Watch(served, "server-watch")
+    (pid, _) = served.commands()[-1]
+    assert not gone(pid)
+    watch.proc.kill()  # SIGKILL cannot be passed on; the command sees its caller go
+    watch.proc.wait(timeout=WAIT)
+    until(f"the orphaned command {pid} to end", lambda: gone(pid))
+    before = len(served.commands())
+    assert served.run("env.start", "--bogus").returncode == 2  # the server goes on serving
+    assert len(served.commands()) == before + 1
+
+
+def test_changed_code_makes_the_server_step_down(served: Served) -> None:
+    first = served.start()
+    loaded = SOURCE.stat()
+    try:
+        os.utime(SOURCE, ns=(loaded.st_atime_ns, loaded.st_mtime_ns + 1_000_000_000))
+        before = len(served.commands())
+        done = served.run("env.start", "--bogus")
+        assert done.returncode == 2 and "unknown flag '--bogus'" in done.stderr  # answered in-process
+        assert len(served.commands()) == before
+        assert f"stepping down: {SOURCE} changed" in served.log()
+        until("the old server to exit", lambda: gone(first))
+        until("a new server", lambda: len(served.servers()) == 2 and list(served.folder.glob("*.sock")))
+        assert served.run("env.start", "--bogus").returncode == 2
+        assert served.commands()[-1][1] == "env.start"
+        assert len(served.commands()) == before + 1
+    finally:
+        os.utime(SOURCE, ns=(loaded.st_atime_ns, loaded.st_mtime_ns))
+
+
+def test_sigterm_lets_running_commands_finish(served: Served) -> None:
+    server = served.start()
+    watch = Watch(served, "server-watch")
+    os.kill(server, signal.SIGTERM)
+    until("the step-down", lambda: "stepping down: SIGTERM" in served.log())
+    assert not list(served.folder.glob("*.sock"))  # no new command goes to it
+    assert not gone(server)  # it still owes the running command its status
+    watch.proc.send_signal(signal.SIGINT)
+    assert watch.finish() == 0, watch.output()[-600:]  # leaving the watch is its normal end
+    until("the server to exit", lambda: gone(server))
+    assert "exiting after 1 command(s)" in served.log()
+
+
+def test_an_idle_server_exits(served: Served) -> None:
+    served.env["CLIKD_SERVER_IDLE"] = "0.5"
+    server = served.start()
+    until("the idle server to exit", lambda: gone(server))
+    assert "stepping down: idle for 0.5 s" in served.log()
+    assert not list(served.folder.glob("*.sock"))
+
+
+def test_the_switch_turns_it_off(served: Served) -> None:
+    served.env["CLIKD_SERVER"] = "0"
+    assert served.run("env.start", "--bogus").returncode == 2
+    assert served.run("env.status", "--bogus").returncode == 2
+    assert not served.folder.exists() or not list(served.folder.iterdir())  # none started, none asked
