@@ -73,6 +73,11 @@ def clikd(*args: str, check: bool = True) -> tuple[float, str]:
     return run([str(CLIKD), *args], check=check)
 
 
+def clikd_here(*args: str) -> tuple[float, str]:
+    """The command run in-process (``CLIKD_SERVER=0``): what it costs without the warm server."""
+    return run([str(CLIKD), *args], environ=env(CLIKD_SERVER="0"))
+
+
 def compose_available() -> str | None:
     done = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
     return done.stdout.strip() if done.returncode == 0 else None
@@ -342,7 +347,8 @@ def phase_everyday(args: argparse.Namespace, results: dict[str, Any]) -> None:
     Both stacks run at once (each on its own ports): clikd's branch bench/o-everyday and compose's
     project made from the same resolved stack. Each round times, one after the other: ``docker
     compose up -d --wait`` (nothing to do), ``clikd env.start`` (no-op), ``docker compose ps``,
-    ``clikd env.status``, ``clikd env.status --json``. Warm-up runs first (page cache, kept samples).
+    ``clikd env.status``, ``clikd env.status --json``, then start and status in-process
+    (``CLIKD_SERVER=0``). Warm-up runs first (page cache, kept samples, the server started).
     """
     compose = compose_available()
     if compose is None:
@@ -352,7 +358,7 @@ def phase_everyday(args: argparse.Namespace, results: dict[str, Any]) -> None:
     path = compose_file("bench/o-compose")
     dc = ["docker", "compose", "-f", str(path)]
     run([*dc, "up", "-d", "--wait", "--wait-timeout", "300"])
-    names = ("compose_up", "start", "compose_ps", "status", "status_json")
+    names = ("compose_up", "start", "compose_ps", "status", "status_json", "start_here", "status_here")
     ways: dict[str, list[float]] = {k: [] for k in names}
     inside: dict[str, list[float]] = {"start": [], "status_json": []}
     for _ in range(2):  # warm-up
@@ -371,6 +377,8 @@ def phase_everyday(args: argparse.Namespace, results: dict[str, Any]) -> None:
         took, out = clikd("env.status", "--branch", branch, "--json")
         ways["status_json"].append(took)
         inside["status_json"].append(float(json.loads(out)["seconds"]))
+        ways["start_here"].append(clikd_here("env.start", "--branch", branch, "--json")[0])
+        ways["status_here"].append(clikd_here("env.status", "--branch", branch)[0])
     results["everyday"] = {
         "compose": compose,
         "wall": ways,
@@ -452,12 +460,20 @@ def write_everyday(e: dict[str, Any], args: argparse.Namespace) -> None:
         f"| `clikd env.status --json` | {cell('status_json')} | {median(w['status_json']) / ps:.2f}x "
         f"| {runs('status_json')} |",
     ]
+    if w.get("start_here"):
+        rows += [
+            f"| `clikd env.start` (no-op), in-process (`CLIKD_SERVER=0`) | {cell('start_here')} "
+            f"| {median(w['start_here']) / up:.2f}x | {runs('start_here')} |",
+            f"| `clikd env.status`, in-process (`CLIKD_SERVER=0`) | {cell('status_here')} "
+            f"| {median(w['status_here']) / ps:.2f}x | {runs('status_here')} |",
+        ]
     body = (
         f"### Everyday commands beside docker compose (issue 26)\n\n"
         f"`python -m bench.env.bench_env --phases everyday --noop-runs {args.noop_runs}`, "
         f"{dt_now()} on {machine()}; {e['compose']}. Load average (1 min) at the end: "
         f"{e['load'][0]:.2f}. Both stacks up at once from the same resolved stack; each round runs the "
-        "five commands one after the other, after two warm-up rounds. The ratios of start and status are "
+        "commands one after the other, after two warm-up rounds; clikd's rows go through its warm server "
+        "(tasks/core/server) unless marked in-process. The ratios of start and status are "
         "to `up -d --wait` and `ps` respectively. Inside clikd (the result's own `seconds`): no-op start "
         f"{median(e['inside']['start']):.3f} s, status {median(e['inside']['status_json']):.3f} s.\n\n"
         + "\n".join(rows)

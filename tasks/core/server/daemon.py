@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import gc
 import importlib
+import marshal
 import os
 import pkgutil
 import select
@@ -128,7 +129,7 @@ class Server:
         if not self.listening:
             return
         self.listening = False
-        target = paths.socket_path()
+        target = Path(paths.socket_path())
         with contextlib.suppress(OSError):  # another server's socket by now is left alone
             if target.stat().st_ino == self.inode:
                 target.unlink()
@@ -203,16 +204,14 @@ class Server:
             raise ValueError(f"{len(fds)} file descriptors instead of 3")
         try:
             buffer = bytearray(data)
-            while len(buffer) < 4 or len(buffer) < 4 + struct.unpack("!I", buffer[:4])[0]:
-                if len(buffer) >= 4 and struct.unpack("!I", buffer[:4])[0] > MAX_REQUEST:
+            while len(buffer) < 4 or len(buffer) < 4 + int.from_bytes(buffer[:4], "big"):
+                if len(buffer) >= 4 and int.from_bytes(buffer[:4], "big") > MAX_REQUEST:
                     raise ValueError("request too large")
                 chunk = conn.recv(65536)
                 if not chunk:
                     raise ValueError("the caller left mid-request")
                 buffer += chunk
-            import json
-
-            request: dict[str, Any] = json.loads(bytes(buffer[4:]))
+            request: dict[str, Any] = marshal.loads(bytes(buffer[4:]))  # noqa: S302 - a caller of this uid, this interpreter
         except BaseException:
             for fd in fds:
                 os.close(fd)
@@ -235,7 +234,7 @@ def main() -> int:
     started = time.monotonic()
     failed = preload()
     files = fingerprint()
-    target = paths.socket_path()
+    target = Path(paths.socket_path())
     target.unlink(missing_ok=True)  # left by a server that was killed: nobody holds the lock
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(target))
