@@ -278,3 +278,24 @@ def test_the_switch_turns_it_off(served: Served) -> None:
     assert served.run("env.start", "--bogus").returncode == 2
     assert served.run("env.status", "--bogus").returncode == 2
     assert not served.folder.exists() or not list(served.folder.iterdir())  # none started, none asked
+
+
+def test_stop_asks_the_server_to_step_down(served: Served) -> None:
+    server = served.start()
+    asked = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "tasks.core.server.daemon", "--stop"],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"asked the clikd server (pid {server}) to step down" in asked.stdout
+    until("the server to exit", lambda: gone(server))
+    again = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "tasks.core.server.daemon", "--stop"],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "no clikd server runs" in again.stdout

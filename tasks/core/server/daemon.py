@@ -1,6 +1,7 @@
 """The server: loads clikd once, then forks a child per command and reports each child's exit status.
 
-    python -m tasks.core.server.daemon      (started by the ``clikd`` program itself, in the background)
+    python -m tasks.core.server.daemon          (started by the ``clikd`` program, in the background)
+    python -m tasks.core.server.daemon --stop   (asks this installation's server to step down)
 
 One loop, one thread: accept a command, check that no module it loaded has changed on disk, fork,
 tell the caller the child's pid; on SIGCHLD, send each ended child's status to its caller. It steps
@@ -219,7 +220,30 @@ class Server:
         return request, fds
 
 
+def stop() -> int:
+    """SIGTERM to this installation's server, if one runs (its pid is in the lock file it holds)."""
+    try:
+        lock_fd = os.open(f"{paths.socket_path()}.lock", os.O_RDWR)
+    except FileNotFoundError:
+        print("no clikd server runs for this installation")
+        return 0
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = int(os.pread(lock_fd, 32, 0).decode().strip() or 0)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            print(f"asked the clikd server (pid {pid}) to step down")
+        return 0
+    finally:
+        os.close(lock_fd)
+    print("no clikd server runs for this installation")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--stop"]:
+        return stop()
     try:
         folder = paths.ensure_folder()
     except OSError as exc:
@@ -231,6 +255,8 @@ def main() -> int:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another server of this installation runs (or is starting)
+    os.ftruncate(lock_fd, 0)
+    os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)  # for --stop
     started = time.monotonic()
     failed = preload()
     files = fingerprint()
