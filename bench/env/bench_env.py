@@ -308,7 +308,11 @@ def watch_cpu(branch: str, seconds: float) -> dict[str, Any]:
     # A terminal tall enough for the whole dashboard: Live crops what does not fit, its last line
     # ("taken ...", the frame mark) first.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 80, 160, 0, 0))
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdin=follower, stdout=follower, stderr=follower)
+    # In-process: its CPU is this process's (served, the work is done in a fork of the server and
+    # the caller only waits); the frames are the same code either way.
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env(CLIKD_SERVER="0"), stdin=follower, stdout=follower, stderr=follower
+    )
     os.close(follower)
     frames: list[float] = []
     mark = b"taken"  # the dashboard's last line, once per frame
@@ -477,7 +481,8 @@ def write_everyday(e: dict[str, Any], args: argparse.Namespace) -> None:
         "to `up -d --wait` and `ps` respectively. Inside clikd (the result's own `seconds`): no-op start "
         f"{median(e['inside']['start']):.3f} s, status {median(e['inside']['status_json']):.3f} s.\n\n"
         + "\n".join(rows)
-        + f"\n\n`env.status --watch` over {watch['seconds']:.0f} s of its steady state: "
+        + "\n\n`env.status --watch` (in-process, so that its CPU is measured) over "
+        f"{watch['seconds']:.0f} s of its steady state: "
         f"{watch['cpu_s']:.2f} CPU s ({cpu:.1f}% of one core), {len(gaps)} frames, "
         f"{max(gaps) if gaps else float('nan'):.2f} s apart at most (median "
         f"{median(gaps):.2f} s).\n"
