@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,8 @@ import pytest
 from tasks.core.db.errors import StoreUnavailable
 from tasks.core.db.workers import afterwards, by_driver
 from tasks.core.errors import ClikdError, ExitCode
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pid() -> int:
@@ -114,3 +118,22 @@ def test_an_exception_that_cannot_be_pickled_still_arrives_as_text() -> None:
 
     with pytest.raises(ClikdError, match="lock held by pid 42"):
         by_driver({"auth": pid, "keydb": odd})
+
+
+def test_threads_find_their_stores_drivers_already_imported() -> None:
+    # A fresh interpreter, so the imports are really the first: each job reports what it finds loaded.
+    script = (
+        "import sys\n"
+        "from tasks.core.db.target import settle\n"
+        "def seen(*names):\n"
+        "    return lambda: all(n in sys.modules for n in names)\n"
+        "out = settle({'s3': seen('minio', 'minio.commonconfig', 'certifi'),\n"
+        "              'scylla': seen('cassandra.cluster'), 'main': seen('psycopg'),\n"
+        "              'keydb': seen('redis'), 'other': seen()})\n"
+        "print(sorted(k for k, (ok, v) in out.items() if ok and v))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(["s3", "scylla", "main", "keydb", "other"]))

@@ -176,6 +176,30 @@ def unwrap(outcomes: dict[str, tuple[bool, Any]], order: list[str]) -> dict[str,
     return {name: outcomes[name][1] for name in order}
 
 
+# The libraries each store's jobs import on first use, keyed as the jobs are.
+DRIVERS: dict[str, tuple[str, ...]] = {
+    "postgres": ("psycopg",),
+    "auth": ("psycopg",),
+    "main": ("psycopg",),
+    "scylla": ("cassandra.cluster", "cassandra.query", "cassandra.concurrent"),
+    "keydb": ("redis",),
+    "s3": ("minio", "minio.commonconfig", "minio.deleteobjects", "minio.error"),
+}
+
+
+def load_drivers(jobs: dict[str, Any]) -> None:
+    """Import the drivers of the jobs' stores here, before any thread starts.
+
+    Two threads importing one package tree for the first time can meet in CPython's per-module
+    import locks and one gets ``_DeadlockError`` (seen in CI: minio's certifi importing
+    importlib.resources while a sibling job imported part of it).
+    """
+    import importlib
+
+    for name in dict.fromkeys(m for store in jobs for m in DRIVERS.get(store, ())):
+        importlib.import_module(name)
+
+
 def settle(jobs: dict[str, Callable[[], T]]) -> dict[str, tuple[bool, T | BaseException]]:
     """Run the jobs in threads and wait for all: each one's (True, result) or (False, exception)."""
     if len(jobs) == 1:
@@ -186,6 +210,8 @@ def settle(jobs: dict[str, Callable[[], T]]) -> dict[str, tuple[bool, T | BaseEx
             return {name: (False, exc)}
     # here, not at the top: env.status imports this module for the targets alone
     from concurrent.futures import ThreadPoolExecutor
+
+    load_drivers(jobs)
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
