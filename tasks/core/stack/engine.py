@@ -76,6 +76,17 @@ def connect(timeout: int = 60) -> docker.DockerClient:
     return cast("docker.DockerClient", engine)
 
 
+def versions(client: docker.DockerClient) -> tuple[str, str]:
+    """(engine version, API version): from the ping ``connect`` made when it said them, else /version."""
+    from tasks.core.stack.engine_api import EngineAPI
+
+    api = client.api
+    if isinstance(api, EngineAPI) and api.pinged is not None:
+        return api.pinged
+    found = api.version()
+    return str(found.get("Version", "?")), str(found.get("ApiVersion", "?"))
+
+
 def _permission_denied(where: str) -> Unavailable:
     return Unavailable(
         f"permission denied on the Docker socket ({where})",
@@ -135,6 +146,16 @@ def branch_containers(client: docker.DockerClient, project: str, branch: str | N
     """Summaries (as the list endpoint gives them: Names, State, Labels, Image, ImageID, Ports)."""
     found: list[dict[str, Any]] = client.api.containers(all=True, filters=label_filters(project, branch))
     return found
+
+
+def of_branch(summaries: list[dict[str, Any]], project: str, branch: str | None) -> list[dict[str, Any]]:
+    """The summaries ``branch_containers`` would list, picked from a list of every container."""
+    return [
+        s
+        for s in summaries
+        if (labels := s.get("Labels") or {}).get(LABEL_PROJECT) == project
+        and (branch is None or labels.get(LABEL_BRANCH) == branch)
+    ]
 
 
 def container_name(summary: dict[str, Any]) -> str:

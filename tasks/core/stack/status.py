@@ -15,35 +15,28 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from tasks.core.dev.model import DevMode
 from tasks.core.errors import Unavailable
-from tasks.core.stack import gitinfo, grpc_health, status_db, status_inspect, status_migrations, tcp, workers
-from tasks.core.stack.engine import branch_containers, connect, container_name
+from tasks.core.stack import gitinfo, grpc_health, status_db, status_stores, workers
+from tasks.core.stack.engine import connect, container_name, of_branch, versions
 from tasks.core.stack.model import (
     LABEL_SERVICE,
     DatabaseStatus,
     EngineStatus,
     ServiceStatus,
     StatusSnapshot,
-    StoreMigrations,
 )
-from tasks.core.stack.probes import ProbeResult, _resp, run_grpc, run_probe, with_grpc
+from tasks.core.stack.probes import ProbeResult, run_grpc, with_grpc
 from tasks.core.stack.resources import Kept, stats
 from tasks.core.stack.spec import Component, resolve
-from tasks.core.stores import endpoint
 
 if TYPE_CHECKING:
     import docker
 
-    from tasks.core.branch import BranchIdentity
-    from tasks.core.config.schema import Settings
-    from tasks.core.insight.model import InspectReport
     from tasks.core.session import Session
 
 
@@ -92,76 +85,6 @@ def _clients(session: Session) -> dict[str, str]:
     return {lang: {True: "current", False: "stale", None: "not generated"}[ok] for lang, ok in found.items()}
 
 
-def _connection(settings: Settings, ident: BranchIdentity, kind: str) -> str:
-    ep = endpoint(settings, ident, kind)
-    if kind == "postgres":
-        dsn = ep.postgres_dsn(ident.postgres_db("main"))
-        return dsn.replace(":" + quote(ep.password, safe="") + "@", ":****@", 1) if ep.password else dsn
-    if kind == "keydb":
-        url = ep.redis_url()
-        return url.replace(":" + quote(ep.password, safe="") + "@", ":****@", 1) if ep.password else url
-    if kind == "s3":
-        return f"{ep.s3_url}/{ident.bucket}"
-    return f"cql://{ep.host}:{ep.port}/{ident.keyspace}"
-
-
-def _size(settings: Settings, ident: BranchIdentity, kind: str) -> str:
-    try:
-        if kind == "postgres":
-            from tasks.core.humanize import human_bytes
-            from tasks.core.stack.pgwire import quote_literal
-            from tasks.core.stack.provision import pg_connect
-            from tasks.core.stack.spec import POSTGRES_ROLES
-
-            ep = endpoint(settings, ident, "postgres")
-            listed = ", ".join(quote_literal(ident.postgres_db(r)) for r in POSTGRES_ROLES)
-            with pg_connect(ep, timeout=2) as conn:
-                rows = conn.query(
-                    "SELECT coalesce(sum(pg_database_size(datname)), 0), count(*) FROM pg_database "  # noqa: S608
-                    f"WHERE datname IN ({listed})"
-                )
-            return f"{human_bytes(int(rows[0][0] or 0))} in {rows[0][1]} databases" if rows else "—"
-        if kind == "keydb":
-            return _keydb_size(settings, ident)
-        if kind == "scylla":
-            from tasks.core.stack.cql import Connection, quote_literal
-
-            ep = endpoint(settings, ident, "scylla")
-            with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=2) as cql:
-                tables = cql.query(
-                    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = "  # noqa: S608
-                    + quote_literal(ident.keyspace)
-                )
-            return f"{len(tables.rows) if tables else 0} tables in {ident.keyspace}"
-        if kind == "s3":
-            from tasks.core.humanize import human_bytes
-            from tasks.core.stores.s3.wire import bucket_stats
-
-            held = bucket_stats(endpoint(settings, ident, "s3"), ident.bucket)
-            return "no bucket yet" if held is None else f"{held[0]} objects, {human_bytes(held[1])}"
-    except Exception as exc:  # size is informative; its failure is shown, not raised
-        return f"? ({type(exc).__name__})"
-    return "—"
-
-
-def _keydb_size(settings: Settings, ident: BranchIdentity) -> str:
-    ep = endpoint(settings, ident, "keydb")
-    with tcp.connect(ep.host, ep.port, 2) as sock:
-        reader = sock.makefile("rb")
-        if ep.password:
-            sock.sendall(_resp("AUTH", ep.password))
-            reader.readline()
-        sock.sendall(_resp("DBSIZE"))
-        keys = reader.readline().strip().lstrip(b":").decode()
-        sock.sendall(_resp("INFO", "memory"))
-        size = int(reader.readline().strip().lstrip(b"$"))
-        info = reader.read(size + 2).decode(errors="replace")
-    mem = next(
-        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("used_memory_human:")), "?"
-    )
-    return f"{keys} keys, {mem} used"
-
-
 def snapshot(
     session: Session,
     *,
@@ -175,7 +98,7 @@ def snapshot(
     stack = resolve(settings, ident)
     # the probes and the database side (counters, sizes, migrations) run alongside the Docker side
     database_job = workers.start(
-        "databases", lambda: _database_work(session, stack.components, rates, with_inspect=with_inspect)
+        "databases", lambda: status_stores.work(session, stack.components, rates, with_inspect=with_inspect)
     )
     # and so do the gRPC checks (grpc_wire.py; grpcio only to word a failure): each is shown
     # beside its service's own probe, so it runs whatever that one answers
@@ -186,18 +109,17 @@ def snapshot(
     client: docker.DockerClient | None
     try:
         client = connect(timeout=10)
-        version = client.api.version()
-        info_running = len(client.api.containers(filters={"status": "running"}))
+        # one list of every container: the engine's running count and the branch's own
+        every: list[dict[str, Any]] = client.api.containers(all=True)
         engine = EngineStatus(
             True,
-            str(version.get("Version", "?")),
-            str(version.get("ApiVersion", "?")),
+            *versions(client),
             str(client.api.base_url),
-            info_running,
+            sum(1 for s in every if s.get("State") == "running"),
         )
         summaries = {
             (s.get("Labels") or {}).get(LABEL_SERVICE, container_name(s)): s
-            for s in branch_containers(client, stack.project, stack.branch)
+            for s in of_branch(every, stack.project, stack.branch)
         }
     except Unavailable as exc:
         client = None
@@ -257,7 +179,7 @@ def snapshot(
                     health,
                     round(probe.ms, 1) if probe.ok else None,
                     db_side.got[f"size:{name}"],
-                    _connection(settings, ident, comp.kind),
+                    status_stores.connection(settings, ident, comp.kind),
                     detail or (probe.error if not probe.ok else ""),
                 )
             )
@@ -312,82 +234,6 @@ def _docker_side(
         if found is not None:
             got[f"inspect:{name}"], got[f"stats:{name}"] = found
     return got
-
-
-@dataclass
-class _DatabaseSide:
-    got: dict[str, Any]  # probe:<name> and size:<name> of each database
-    migrations: list[StoreMigrations]
-    sampling: status_db.Sampling
-    inspect: InspectReport | None
-
-
-def _scope(comp: Component) -> str:
-    return "database" if comp.kind == "postgres" else ("server" if comp.managed else "shared server")
-
-
-def _database_work(
-    session: Session, components: dict[str, Component], rates: status_db.Rates | None, *, with_inspect: bool
-) -> _DatabaseSide:
-    """Counters first (when there is an earlier reading to compare with), then every request this
-    snapshot sends to the stack (probes of all components, sizes and migrations of the databases),
-    then counters again: the stack's traffic between two readings never holds clikd's own."""
-    settings, ident = session.config.settings, session.ident
-    stores = {name: comp for name, comp in components.items() if comp.role == "database"}
-    earlier, stored = status_db.earlier(ident, rates)
-    start: dict[str, status_db.Reading] = {}
-    if stored:  # runs in quick succession: only when no kept sample is old enough yet
-        time.sleep(status_db.wait_s(earlier, time.time()))
-    if earlier and stores:
-        start = status_db.read_all(settings, ident, {c.kind: _scope(c) for c in stores.values()})
-    # The services' probes run while the databases are probed, then sized and asked for their
-    # migrations, and with --inspect inspected (only the healthy ones): all of it between the two
-    # readings, so that none of these queries counts as the stack's traffic.
-    service_probes = [
-        workers.start(f"probe:{n}", partial(run_probe, c.probe, grpc=False))
-        for n, c in components.items()
-        if n not in stores
-    ]
-    probes: dict[str, ProbeResult] = workers.run_all(
-        {f"probe:{n}": partial(run_probe, c.probe, grpc=False) for n, c in stores.items()}, limit=16
-    )
-    healthy = {c.kind: c for n, c in stores.items() if probes[f"probe:{n}"].ok}
-    jobs: dict[str, Any] = {
-        f"size:{n}": _slow(rates, f"size:{n}", partial(_size, settings, ident, c.kind))
-        for n, c in stores.items()
-    }
-    jobs["migrations"] = _slow(
-        rates, f"migrations:{sorted(healthy)}", partial(status_migrations.migrations, session, set(healthy))
-    )
-    if with_inspect:
-        jobs["inspect"] = partial(status_inspect.inspect, session, set(healthy))
-    got = workers.run_all(jobs, limit=16)
-    workers.wait_all(service_probes)
-    probes.update({job.name: job.result for job in service_probes if job.result is not None})
-    scopes = {kind: _scope(comp) for kind, comp in healthy.items()}
-    after = status_db.read_all(settings, ident, scopes) if scopes else {}
-    return _DatabaseSide(
-        {**probes, **{k: v for k, v in got.items() if k not in ("migrations", "inspect")}},
-        got["migrations"],
-        status_db.Sampling(earlier, stored, start, after, scopes),
-        got.get("inspect"),
-    )
-
-
-def _slow(rates: status_db.Rates | None, key: str, read: Callable[[], Any]) -> Callable[[], Any]:
-    """``read``, or under --watch its answer from a frame less than SLOW_EVERY_S ago."""
-    if rates is None:
-        return read
-
-    def kept_or_read() -> Any:
-        hit = rates.slow.get(key)
-        if hit is not None and time.monotonic() - hit[0] < status_db.SLOW_EVERY_S:
-            return hit[1]
-        value = read()
-        rates.slow[key] = (time.monotonic(), value)
-        return value
-
-    return kept_or_read
 
 
 def _state(comp: Component, inspect: dict[str, Any] | None) -> tuple[str, str]:

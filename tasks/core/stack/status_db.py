@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.core.stack import qps_sample, tcp, workers
+from tasks.core.stack import cql, pgwire, qps_sample, resp, workers
+from tasks.core.stack.links import COUNTED, Link, close_all, open_link
 from tasks.core.stack.model import DatabaseActivity
 from tasks.core.stack.readings import MAX_AGE_S, QPS_SAMPLE_S, Reading
 from tasks.core.stores import endpoint
@@ -37,8 +38,20 @@ from tasks.core.stores import endpoint
 if TYPE_CHECKING:
     from tasks.core.branch import BranchIdentity
     from tasks.core.config.schema import Settings
+    from tasks.core.stores import Endpoint
 
-__all__ = ["QPS_SAMPLE_S", "Rates", "Reading", "Sampling", "earlier", "finish", "read_all", "wait_s"]
+__all__ = [
+    "QPS_SAMPLE_S",
+    "Rates",
+    "Reading",
+    "Sampling",
+    "earlier",
+    "failed",
+    "finish",
+    "read",
+    "read_all",
+    "wait_s",
+]
 PG_COUNTER = "xact_commit + xact_rollback"
 KEYDB_COUNTER = "total_commands_processed"
 CQL_COUNTER = "Native-Transport-Requests completed"
@@ -63,17 +76,12 @@ class Rates:
     slow: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
 
-def _pg(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
-    from tasks.core.stack.pgwire import quote_literal
-    from tasks.core.stack.provision import pg_connect
-
+def _pg(conn: pgwire.Connection, ep: Endpoint, ident: BranchIdentity, scope: str) -> list[Reading]:
     names = {ident.postgres_db(store): store for store in ("auth", "main")}
-    ep = endpoint(settings, ident, "postgres")
-    with pg_connect(ep, timeout=2) as conn:
-        rows = conn.query(
-            f"SELECT datname, {PG_COUNTER}, datid, stats_reset, pg_postmaster_start_time() "  # noqa: S608
-            f"FROM pg_stat_database WHERE datname IN ({', '.join(quote_literal(n) for n in names)})"
-        )
+    rows = conn.query(
+        f"SELECT datname, {PG_COUNTER}, datid, stats_reset, pg_postmaster_start_time() "  # noqa: S608
+        f"FROM pg_stat_database WHERE datname IN ({', '.join(pgwire.quote_literal(n) for n in names)})"
+    )
     at, wall = time.monotonic(), time.time()
     found = {
         str(row[0]): (int(row[1] or 0), f"{ep.host}:{ep.port} since {row[4]} oid {row[2]} reset {row[3]}")
@@ -95,23 +103,14 @@ def _pg(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
     ]
 
 
-def _keydb(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
-    from tasks.core.stack.probes import _resp
-
-    ep = endpoint(settings, ident, "keydb")
-    with tcp.connect(ep.host, ep.port, 2) as sock:
-        reader = sock.makefile("rb")
-        if ep.password:
-            sock.sendall(_resp("AUTH", ep.password))
-            reader.readline()
-        sock.sendall(_resp("INFO"))  # the default sections hold both the counter and run_id
-        size = int(reader.readline().strip().lstrip(b"$"))
-        info = reader.read(size + 2).decode(errors="replace")
+def _keydb(link: resp.Link, ep: Endpoint, scope: str) -> list[Reading]:
+    info = link.text("INFO")  # the default sections hold both the counter and run_id
     at, wall = time.monotonic(), time.time()
     fields = dict(ln.split(":", 1) for ln in info.splitlines() if ":" in ln and not ln.startswith("#"))
     value = int(fields[KEYDB_COUNTER]) if KEYDB_COUNTER in fields else None
     server = f"{ep.host}:{ep.port} run {fields['run_id'].strip()}" if "run_id" in fields else ""
-    # INFO is counted once it has answered; AUTH of the next reading falls inside the window too
+    # INFO is counted once it has answered; the AUTH of the next snapshot's link falls inside the
+    # window too (the commands between two readings on one link fall outside every window compared)
     return [
         Reading(
             "keydb",
@@ -127,18 +126,13 @@ def _keydb(settings: Settings, ident: BranchIdentity, scope: str) -> list[Readin
     ]
 
 
-def _cql(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]:
-    from tasks.core.stack.cql import Connection, CqlError
-
-    ep = endpoint(settings, ident, "scylla")
+def _cql(conn: cql.Connection, ep: Endpoint, scope: str) -> list[Reading]:
     try:
-        with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=2) as cql:
-            node = cql.query("SELECT host_id, gossip_generation FROM system.local")
-            rows = cql.query(
-                "SELECT completed_tasks FROM system_views.thread_pools "
-                "WHERE name = 'Native-Transport-Requests'"
-            )
-    except CqlError as exc:
+        node = conn.query("SELECT host_id, gossip_generation FROM system.local")
+        rows = conn.query(
+            "SELECT completed_tasks FROM system_views.thread_pools WHERE name = 'Native-Transport-Requests'"
+        )
+    except cql.CqlError as exc:
         return [
             Reading(
                 "scylla",
@@ -164,28 +158,43 @@ def _cql(settings: Settings, ident: BranchIdentity, scope: str) -> list[Reading]
     return [Reading("scylla", "scylla", CQL_COUNTER, scope, value, at, own=2, wall=wall, server=server)]
 
 
-READERS: dict[str, Callable[[Settings, BranchIdentity, str], list[Reading]]] = {
-    "postgres": _pg,
-    "keydb": _keydb,
-    "scylla": _cql,
-}
+def read(settings: Settings, ident: BranchIdentity, kind: str, link: Link, scope: str) -> list[Reading]:
+    """The counter readings of one server on its link (one per database: Postgres has two)."""
+    ep = endpoint(settings, ident, kind)
+    if isinstance(link, pgwire.Connection):
+        return _pg(link, ep, ident, scope)
+    if isinstance(link, resp.Link):
+        return _keydb(link, ep, scope)
+    return _cql(link, ep, scope)
+
+
+def failed(kind: str, scope: str, exc: BaseException) -> list[Reading]:
+    """The readings of a server that could not be read: its databases' rates show the error."""
+    names = ("auth", "main") if kind == "postgres" else (kind,)
+    at, error = time.monotonic(), type(exc).__name__
+    return [Reading(name, kind, "", scope, None, at, error=error) for name in names]
 
 
 def read_all(settings: Settings, ident: BranchIdentity, kinds: dict[str, str]) -> dict[str, Reading]:
-    """One reading per database; ``kinds``: database kind -> "database" | "server" | "shared server"."""
+    """One reading per database, each server on a link of its own; ``kinds``: database kind ->
+    "database" | "server" | "shared server"."""
 
     def one(kind: str, scope: str) -> Callable[[], list[Reading]]:
-        def read() -> list[Reading]:
+        def reading() -> list[Reading]:
             try:
-                return READERS[kind](settings, ident, scope)
+                link = open_link(settings, ident, kind)
             except Exception as exc:  # shown per database; the snapshot goes on
-                names = ("auth", "main") if kind == "postgres" else (kind,)
-                at, error = time.monotonic(), type(exc).__name__
-                return [Reading(name, kind, "", scope, None, at, error=error) for name in names]
+                return failed(kind, scope, exc)
+            try:
+                return read(settings, ident, kind, link, scope)
+            except Exception as exc:
+                return failed(kind, scope, exc)
+            finally:
+                close_all({kind: link})
 
-        return read
+        return reading
 
-    got = workers.run_all({k: one(k, scope) for k, scope in kinds.items() if k in READERS}, limit=4)
+    got = workers.run_all({k: one(k, scope) for k, scope in kinds.items() if k in COUNTED}, limit=4)
     return {r.database: r for readings in got.values() for r in readings}
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tasks.core.stack import tcp, workers
+from tasks.core.stack import cql, resp
+from tasks.core.stack.links import Link
 from tasks.core.stack.model import StoreMigrations
 
 if TYPE_CHECKING:
@@ -62,23 +62,20 @@ def _postgres(ep: Endpoint, dbname: str) -> dict[int, Applied] | None:
     }
 
 
-def _scylla(ep: Endpoint, keyspace: str) -> dict[int, Applied] | None:
-    from tasks.core.stack.cql import Connection, quote_literal
-
-    with Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=TIMEOUT_S) as cql:
-        found = cql.query(
-            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = "  # noqa: S608  (quoted literal)
-            + quote_literal(keyspace)
+def _scylla(conn: cql.Connection, keyspace: str) -> dict[int, Applied] | None:
+    found = conn.query(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = "  # noqa: S608  (quoted literal)
+        + cql.quote_literal(keyspace)
+    )
+    if found is None or not found.rows:
+        known = conn.query(
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = "  # noqa: S608
+            + cql.quote_literal(keyspace)
         )
-        if found is None or not found.rows:
-            known = cql.query(
-                "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = "  # noqa: S608
-                + quote_literal(keyspace)
-            )
-            return {} if known and known.rows else None
-        if HISTORY not in found.texts():
-            return {}
-        rows = cql.query(f'SELECT version, description, checksum, success FROM "{keyspace}".{HISTORY}')  # noqa: S608  (names)
+        return {} if known and known.rows else None
+    if HISTORY not in found.texts():
+        return {}
+    rows = conn.query(f'SELECT version, description, checksum, success FROM "{keyspace}".{HISTORY}')  # noqa: S608  (names)
     out: dict[int, Applied] = {}
     for version, description, checksum, success in rows.rows if rows else []:
         if version is None:
@@ -90,46 +87,30 @@ def _scylla(ep: Endpoint, keyspace: str) -> dict[int, Applied] | None:
     return out
 
 
-def _resp(*parts: str) -> bytes:
-    out = f"*{len(parts)}\r\n"
-    for part in parts:
-        out += f"${len(part.encode())}\r\n{part}\r\n"
-    return out.encode()
-
-
-def _keydb(ep: Endpoint, prefix: str) -> dict[int, Applied] | None:
-    with tcp.connect(ep.host, ep.port, TIMEOUT_S) as sock:
-        reader = sock.makefile("rb")
-        if ep.password:
-            sock.sendall(_resp("AUTH", ep.password))
-            answer = reader.readline()
-            if answer.startswith(b"-"):
-                raise OSError(answer[1:].decode(errors="replace").strip())
-        sock.sendall(_resp("HGETALL", f"{prefix}{KEYDB_META}migrations"))
-        head = reader.readline().strip()
-        if not head.startswith(b"*"):
-            raise OSError(f"HGETALL answered {head!r}")
-        items: list[str] = []
-        for _ in range(int(head[1:])):
-            size = int(reader.readline().strip().lstrip(b"$"))
-            items.append(reader.read(size + 2)[:-2].decode())
+def _keydb(link: resp.Link, prefix: str) -> dict[int, Applied] | None:
+    items = link.call("HGETALL", f"{prefix}{KEYDB_META}migrations")
+    if not isinstance(items, list):
+        raise OSError(f"HGETALL answered {items!r}")
+    fields = [bytes(i).decode() if isinstance(i, bytes) else str(i) for i in items]
     out: dict[int, Applied] = {}
-    for field, raw in zip(items[::2], items[1::2], strict=True):
+    for field, raw in zip(fields[::2], fields[1::2], strict=True):
         row = json.loads(raw)
         out[int(field)] = _applied(int(field), row["description"], bytes.fromhex(row["checksum"]), True)
     # a prefix without history counts as not created, as db.status has it
     return out or None
 
 
-def _status(t: Target, store: str, files: list[Migration]) -> StoreStatus:
+def _status(t: Target, store: str, files: list[Migration], link: Link | None) -> StoreStatus:
     from tasks.core.db.models import StoreStatus, plan
 
     if store in ("auth", "main"):
         history = _postgres(t.postgres, t.database(store))
-    elif store == "scylla":
-        history = _scylla(t.scylla, t.keyspace)
+    elif isinstance(link, cql.Connection):
+        history = _scylla(link, t.keyspace)
+    elif isinstance(link, resp.Link):
+        history = _keydb(link, t.prefix)
     else:
-        history = _keydb(t.keydb, t.prefix)
+        raise OSError(f"no connection to {store}")
     return StoreStatus(store, t.name_of(store), history is not None, plan(store, files, history or {}))
 
 
@@ -149,27 +130,32 @@ def summary(found: StoreStatus) -> StoreMigrations:
     return StoreMigrations(found.store, found.target, state, applied, pending, drift, failed)
 
 
-def migrations(session: Session, kinds: set[str]) -> list[StoreMigrations]:
-    """Where each store's migrations stand, for the stores on the database kinds given (the healthy ones)."""
-    try:
+class Reader:
+    """Where each store's migrations stand: the files read once, then one store at a time."""
+
+    def __init__(self, session: Session) -> None:
         from tasks.core.db import target as db_target
+
+        self.target = db_target.for_session(session)
+        self.files = self.target.migrations()
+
+    def store(self, store: str, link: Link | None) -> StoreMigrations:
+        """``store`` on ``link`` (KeyDB, CQL: the snapshot's link; Postgres: a connection of its own)."""
+        try:
+            return summary(_status(self.target, store, self.files[store], link))
+        except Exception as exc:  # shown per store; the snapshot goes on
+            return StoreMigrations(store, "", "unreachable", error=f"{type(exc).__name__}: {exc}"[:200])
+
+
+def all_stores() -> tuple[str, ...]:
+    """The db core's stores in its order (none when the db package is not installed)."""
+    try:
         from tasks.core.db.files import STORES
-    except ImportError:  # the db package is not part of this installation
-        return []
-    stores = [s for s in STORES if store_kind(s) in kinds]
-    if not stores:
-        return []
-    t = db_target.for_session(session)
-    files = t.migrations()
+    except ImportError:
+        return ()
+    return tuple(STORES)
 
-    def one(store: str) -> Callable[[], StoreMigrations]:
-        def read() -> StoreMigrations:
-            try:
-                return summary(_status(t, store, files[store]))
-            except Exception as exc:  # shown per store; the snapshot goes on
-                return StoreMigrations(store, "", "unreachable", error=f"{type(exc).__name__}: {exc}"[:200])
 
-        return read
-
-    got = workers.run_all({s: one(s) for s in stores}, limit=4)
-    return [got[s] for s in stores]
+def stores_of(kind: str) -> list[str]:
+    """The db core's stores on a database kind, in its order."""
+    return [s for s in all_stores() if store_kind(s) == kind]
