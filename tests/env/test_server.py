@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.env.conftest import CLIKD, ROOT, base_env
+from tests.env.conftest import CLIKD, ROOT, Branches, base_env
 
 pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("server")]
 
@@ -122,6 +122,25 @@ def test_a_served_command_answers_as_the_program_does(served: Served, tmp_path: 
     assert [a.returncode for a in answers] == [2, 3, 3]
     assert str(tmp_path / "missing" / "clikd.toml") in answers[1].stderr
     assert "/elsewhere/clikd.toml" in answers[2].stderr
+
+
+def test_the_served_commands_import_nothing_the_server_had_not(served: Served, branches: Branches) -> None:
+    # What a served command imports itself it pays for on every run: the server preloads it all.
+    branch = branches.new(served.env)
+    served.start()
+    assert served.run("env.start", "--branch", branch).returncode == 0
+    for args in (("env.status",), ("env.status", "--json"), ("env.start",), ("env.start", "--json")):
+        before = len(served.commands())
+        done = served.run(*args, "--branch", branch)
+        assert done.returncode == 0, done.stderr
+        pid, task = served.commands()[before]
+        assert task == args[0]
+        noted = until(
+            f"pid {pid}'s imports in the log",
+            lambda pid=pid: re.search(rf"pid {pid}: imported (\d+) module\(s\)[^\n]*", served.log()),
+        )
+        assert isinstance(noted, re.Match)
+        assert noted.group(1) == "0", f"{' '.join(args)}: {noted.group(0)}"
 
 
 def _in_a_terminal(served: Served, *args: str, **extra: str) -> bytes:

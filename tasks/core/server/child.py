@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from typing import Any, NoReturn
 
@@ -56,6 +57,7 @@ def _code(done: SystemExit) -> int:
 def become(conn: socket.socket, request: dict[str, Any], fds: list[int], closing: list[int]) -> NoReturn:
     """Run the caller's command in this process, then exit with its status; never returns."""
     code = 1
+    log_fd, loaded = -1, set(sys.modules)
     try:
         for fd in closing:
             with contextlib.suppress(OSError):  # closed already (the lock, after a step-down)
@@ -64,6 +66,7 @@ def become(conn: socket.socket, request: dict[str, Any], fds: list[int], closing
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        log_fd = os.dup(1)  # the server's log, before the caller's descriptors take 0-2
         for target, fd in zip((0, 1, 2), fds, strict=True):
             os.dup2(fd, target)
             os.close(fd)
@@ -89,5 +92,18 @@ def become(conn: socket.socket, request: dict[str, Any], fds: list[int], closing
             atexit._run_exitfuncs()
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
+            _note_imports(log_fd, loaded)
         finally:
             os._exit(code)
+
+
+def _note_imports(log_fd: int, loaded: set[str]) -> None:
+    """Name in the server's log what the command imported that the server had not (daemon.PRELOAD)."""
+    if log_fd < 0:
+        return
+    added = sorted(set(sys.modules) - loaded)
+    text = f"pid {os.getpid()}: imported {len(added)} module(s) the server had not" + (
+        f": {' '.join(added)}" if added else ""
+    )
+    with contextlib.suppress(OSError):
+        os.write(log_fd, f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getppid()}] {text}\n".encode())

@@ -97,6 +97,7 @@ class Connection:
         self, host: str, port: int, *, user: str = "", password: str = "", timeout: float = 3.0
     ) -> None:
         self.sock = tcp.connect(host, port, timeout)
+        self._buffer = bytearray()
         self.stream = 0
         try:
             op, _ = self._call(OP_STARTUP, struct.pack(">H", 1) + _string("CQL_VERSION") + _string("3.0.0"))
@@ -123,13 +124,15 @@ class Connection:
         self.close()
 
     def _recv(self, n: int) -> bytes:
-        chunks = bytearray()
-        while len(chunks) < n:
-            chunk = self.sock.recv(n - len(chunks))
+        # all the server has sent at once, not the 9-byte header and the body apart (see pgwire.py)
+        while len(self._buffer) < n:
+            chunk = self.sock.recv(65536)
             if not chunk:
                 raise CqlError("the server closed the connection")
-            chunks += chunk
-        return bytes(chunks)
+            self._buffer += chunk
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
 
     def _call(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         self.stream = (self.stream + 1) % 32768

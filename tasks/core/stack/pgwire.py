@@ -50,6 +50,7 @@ class Connection:
         timeout: float = 3.0,
     ) -> None:
         self.sock = tcp.connect(host, port, timeout)
+        self._buffer = bytearray()
         self.user = user
         self.password = password
         try:
@@ -77,13 +78,17 @@ class Connection:
 
     # ------------------------------------------------------------------ framing
     def _recv(self, n: int) -> bytes:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
+        # Read what the server has sent, not each message's 1 + 4 + body bytes apart: a connection's
+        # start-up alone is some 15 messages, and each recv gives up the interpreter lock, which a
+        # busy thread of env.status then holds for up to its switch interval before this one goes on.
+        while len(self._buffer) < n:
+            chunk = self.sock.recv(65536)
             if not chunk:
                 raise PgError("the server closed the connection")
-            data += chunk
-        return bytes(data)
+            self._buffer += chunk
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
 
     def _message(self) -> tuple[bytes, bytes]:
         kind = self._recv(1)
