@@ -6,9 +6,10 @@ than the whole inspection. KeyDB is reached without TLS here as in redis-py's us
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
+
+from tasks.core.stack import tcp
 
 
 class RespError(Exception):
@@ -27,7 +28,7 @@ class Client:
     def __init__(
         self, host: str, port: int, *, user: str = "", password: str = "", timeout: float = 10
     ) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = tcp.connect(host, port, timeout)
         self.reader = self.sock.makefile("rb")
         try:
             if password:
@@ -65,6 +66,11 @@ class Client:
     def call(self, *parts: str | bytes | int) -> Any:
         self.sock.sendall(_command(*parts))
         return self._reply()
+
+    def text(self, *parts: str | bytes | int) -> str:
+        """A command whose answer is a string (INFO), as text."""
+        got = self.call(*parts)
+        return got.decode(errors="replace") if isinstance(got, bytes) else str(got)
 
     def many(self, commands: list[tuple[str | bytes | int, ...]]) -> list[Any]:
         """Send the commands at once and read their replies in order (a pipeline); an error reply

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from tasks.core.stack import cql, pgwire, resp
+from tasks.core.insight import resp
+from tasks.core.stack import cql, pgwire
 from tasks.core.stores import endpoint
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 TIMEOUT_S = 2.0
 COUNTED = ("postgres", "keydb", "scylla")  # the kinds with a request counter (and a link)
-Link = pgwire.Connection | resp.Link | cql.Connection
+Link = pgwire.Connection | resp.Client | cql.Connection
 
 
 def open_link(settings: Settings, ident: BranchIdentity, kind: str, timeout: float = TIMEOUT_S) -> Link:
@@ -31,7 +32,7 @@ def open_link(settings: Settings, ident: BranchIdentity, kind: str, timeout: flo
             ep.host, ep.port, user=ep.user or "postgres", password=ep.password, timeout=timeout
         )
     if kind == "keydb":
-        return resp.Link(ep.host, ep.port, password=ep.password, timeout=timeout)
+        return resp.Client(ep.host, ep.port, password=ep.password, timeout=timeout)
     if kind == "scylla":
         return cql.Connection(ep.host, ep.port, user=ep.user, password=ep.password, timeout=timeout)
     raise ValueError(f"no link for {kind}")

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.core.stack import cql, pgwire, qps_sample, resp, workers
+from tasks.core.insight import resp
+from tasks.core.stack import cql, pgwire, qps_sample, workers
 from tasks.core.stack.links import COUNTED, Link, close_all, open_link
 from tasks.core.stack.model import DatabaseActivity
 from tasks.core.stack.readings import MAX_AGE_S, QPS_SAMPLE_S, Reading
@@ -103,7 +104,7 @@ def _pg(conn: pgwire.Connection, ep: Endpoint, ident: BranchIdentity, scope: str
     ]
 
 
-def _keydb(link: resp.Link, ep: Endpoint, scope: str) -> list[Reading]:
+def _keydb(link: resp.Client, ep: Endpoint, scope: str) -> list[Reading]:
     info = link.text("INFO")  # the default sections hold both the counter and run_id
     at, wall = time.monotonic(), time.time()
     fields = dict(ln.split(":", 1) for ln in info.splitlines() if ":" in ln and not ln.startswith("#"))
@@ -163,7 +164,7 @@ def read(settings: Settings, ident: BranchIdentity, kind: str, link: Link, scope
     ep = endpoint(settings, ident, kind)
     if isinstance(link, pgwire.Connection):
         return _pg(link, ep, ident, scope)
-    if isinstance(link, resp.Link):
+    if isinstance(link, resp.Client):
         return _keydb(link, ep, scope)
     return _cql(link, ep, scope)
 

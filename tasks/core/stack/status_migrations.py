@@ -13,7 +13,8 @@ import json
 import struct
 from typing import TYPE_CHECKING
 
-from tasks.core.stack import cql, resp
+from tasks.core.insight import resp
+from tasks.core.stack import cql
 from tasks.core.stack.links import Link
 from tasks.core.stack.model import StoreMigrations
 
@@ -87,7 +88,7 @@ def _scylla(conn: cql.Connection, keyspace: str) -> dict[int, Applied] | None:
     return out
 
 
-def _keydb(link: resp.Link, prefix: str) -> dict[int, Applied] | None:
+def _keydb(link: resp.Client, prefix: str) -> dict[int, Applied] | None:
     items = link.call("HGETALL", f"{prefix}{KEYDB_META}migrations")
     if not isinstance(items, list):
         raise OSError(f"HGETALL answered {items!r}")
@@ -107,7 +108,7 @@ def _status(t: Target, store: str, files: list[Migration], link: Link | None) ->
         history = _postgres(t.postgres, t.database(store))
     elif isinstance(link, cql.Connection):
         history = _scylla(link, t.keyspace)
-    elif isinstance(link, resp.Link):
+    elif isinstance(link, resp.Client):
         history = _keydb(link, t.prefix)
     else:
         raise OSError(f"no connection to {store}")

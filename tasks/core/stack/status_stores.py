@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from tasks.core.humanize import human_bytes
-from tasks.core.stack import cql, pgwire, resp, status_db, status_inspect, status_migrations, workers
+from tasks.core.insight import resp
+from tasks.core.stack import cql, pgwire, status_db, status_inspect, status_migrations, workers
 from tasks.core.stack.links import COUNTED, Link, close_all, open_link
 from tasks.core.stack.model import StoreMigrations
 from tasks.core.stack.probes import run_probe
@@ -65,7 +66,7 @@ def size(settings: Settings, ident: BranchIdentity, kind: str, link: Link | None
                 f"WHERE datname IN ({listed})"
             )
             return f"{human_bytes(int(rows[0][0] or 0))} in {rows[0][1]} databases" if rows else "—"
-        if isinstance(link, resp.Link):
+        if isinstance(link, resp.Client):
             keys = link.call("DBSIZE")
             info = link.text("INFO", "memory")
             mem = next(
