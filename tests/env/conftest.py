@@ -16,9 +16,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.env.serving import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIKD = ROOT / ".venv" / "bin" / "clikd"
@@ -182,3 +185,18 @@ def host_port(branch: str, key: str, config: Path = TEST_CONFIG) -> int:
 
     settings = settings_for(config)
     return host_ports(settings, identity(branch, project=settings.project.name))[key]
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    """A private clikd server (tests/env/serving.py), stopped and removed at the end."""
+    import shutil
+
+    from tests.env.serving import Served
+
+    s = Served()
+    try:
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(s.runtime, ignore_errors=True)

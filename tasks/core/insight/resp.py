@@ -7,9 +7,12 @@ than the whole inspection. KeyDB is reached without TLS here as in redis-py's us
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.core.stack import tcp
+
+if TYPE_CHECKING:
+    import socket
 
 
 class RespError(Exception):
@@ -30,12 +33,25 @@ class Client:
     ) -> None:
         self.sock = tcp.connect(host, port, timeout)
         self.reader = self.sock.makefile("rb")
+        self.idle = True  # no request in flight: the connection can serve another command, or process
         try:
             if password:
                 self.call(*(("AUTH", user, password) if user else ("AUTH", password)))
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> Client:
+        """An idle, authenticated connection another process opened (server/lent.py)."""
+        client = cls.__new__(cls)
+        client.sock, client.reader, client.idle = sock, sock.makefile("rb"), True
+        return client
+
+    def detach(self) -> socket.socket:
+        """The connection itself, for another owner; this client is done with it."""
+        self.reader.close()
+        return self.sock
 
     def close(self) -> None:
         self.reader.close()
@@ -64,8 +80,11 @@ class Client:
         raise RespError(f"not the Redis protocol: {line[:40]!r}")
 
     def call(self, *parts: str | bytes | int) -> Any:
+        self.idle = False  # until the whole reply is read (after an error reply too, it stays so)
         self.sock.sendall(_command(*parts))
-        return self._reply()
+        reply = self._reply()
+        self.idle = True
+        return reply
 
     def text(self, *parts: str | bytes | int) -> str:
         """A command whose answer is a string (INFO), as text."""
@@ -77,6 +96,7 @@ class Client:
         is returned in place as a RespError, not raised."""
         if not commands:
             return []
+        self.idle = False
         self.sock.sendall(b"".join(_command(*c) for c in commands))
         out: list[Any] = []
         for _ in commands:
@@ -86,6 +106,7 @@ class Client:
                 if str(error) == "the server closed the connection":
                     raise
                 out.append(error)
+        self.idle = True
         return out
 
     def scan_iter(self, match: str, count: int = 1000) -> Iterator[bytes]:

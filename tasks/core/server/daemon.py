@@ -4,7 +4,8 @@
     python -m tasks.core.server.daemon --stop   (asks this installation's server to step down)
 
 One loop, one thread: accept a command, check that no module it loaded has changed on disk, fork,
-tell the caller the child's pid; on SIGCHLD, send each ended child's status to its caller. It steps
+tell the caller the child's pid; on SIGCHLD, send each ended child's status to its caller. Between
+commands it holds the idle database connections env.status hands back, for the next one (lent.py). It steps
 down (stops listening, lets its running commands finish, exits) when a module changed, on SIGTERM,
 or after ``CLIKD_SERVER_IDLE`` seconds (default 900) without a command.
 """
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.core.server import paths
+from tasks.core.server import lent, paths
 from tasks.core.server.child import become
 
 # What the served commands import (env.start and env.status, text and --json): loaded once here.
@@ -122,6 +123,7 @@ class Server:
     files: dict[str, int]
     idle: float
     inode: int
+    pool: lent.Pool = field(default_factory=lent.Pool)
     wake_r: int = -1
     wake_w: int = -1
     children: dict[int, socket.socket] = field(default_factory=dict)
@@ -140,11 +142,13 @@ class Server:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         while self.listening or self.children:
-            watched: list[Any] = [self.wake_r, *([self.listener] if self.listening else [])]
+            watched: list[Any] = [self.wake_r, self.pool, *([self.listener] if self.listening else [])]
             left = self.idle - (time.monotonic() - self.last)
             ready, _, _ = select.select(watched, [], [], max(left, 0.0) if not self.children else None)
             if self.wake_r in ready:
                 os.read(self.wake_r, 4096)
+            if self.pool in ready:  # before a command that may borrow what came back
+                self.pool.receive()
             self.reap()
             if self.terminated:
                 self.step_down("SIGTERM")
@@ -198,14 +202,17 @@ class Server:
                 self.step_down(f"{stale} changed" if stale else f"protocol {request.get('protocol')}")
                 return
             conn.settimeout(None)
+            self.pool.expire()
             pid = os.fork()
             if pid == 0:
+                self.pool.in_child(request["argv"])
                 become(
                     conn,
                     request,
                     fds,
                     closing=[self.listener.fileno(), self.lock_fd, self.wake_r, self.wake_w],
                 )
+            self.pool.forked(request["argv"])
             self.children[pid] = conn
             self.served += 1
             conn.sendall(b"P%d\n" % pid)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tasks.core.stack import tcp
+
+if TYPE_CHECKING:
+    import socket
 
 VERSION = 0x04
 OP_ERROR, OP_STARTUP, OP_READY, OP_AUTHENTICATE = 0x00, 0x01, 0x02, 0x03
@@ -99,6 +103,7 @@ class Connection:
         self.sock = tcp.connect(host, port, timeout)
         self._buffer = bytearray()
         self.stream = 0
+        self.idle = False  # no request in flight: the connection can serve another query, or process
         try:
             op, _ = self._call(OP_STARTUP, struct.pack(">H", 1) + _string("CQL_VERSION") + _string("3.0.0"))
             if op == OP_AUTHENTICATE:
@@ -113,6 +118,13 @@ class Connection:
         except BaseException:
             self.sock.close()
             raise
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> Connection:
+        """An idle, ready connection another process opened (server/lent.py)."""
+        conn = cls.__new__(cls)
+        conn.sock, conn._buffer, conn.stream, conn.idle = sock, bytearray(), 0, True
+        return conn
 
     def close(self) -> None:
         self.sock.close()
@@ -136,11 +148,13 @@ class Connection:
 
     def _call(self, opcode: int, body: bytes) -> tuple[int, bytes]:
         self.stream = (self.stream + 1) % 32768
+        self.idle = False
         self.sock.sendall(struct.pack(">BBhBi", VERSION, 0, self.stream, opcode, len(body)) + body)
         version, flags, _stream, op, length = struct.unpack(">BBhBi", self._recv(9))
         if version & 0x7F != VERSION:
             raise CqlError(f"the server does not speak CQL protocol v4 (answered version {version & 0x7F})")
         payload = _strip_extras(flags, self._recv(length) if length else b"")
+        self.idle = not self._buffer
         if op == OP_ERROR:
             reader = _Reader(payload)
             code = reader.int32()

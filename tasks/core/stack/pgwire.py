@@ -14,8 +14,12 @@ import hashlib
 import hmac
 import os
 import struct
+from typing import TYPE_CHECKING
 
 from tasks.core.stack import tcp
+
+if TYPE_CHECKING:
+    import socket
 
 
 class PgError(Exception):
@@ -53,6 +57,7 @@ class Connection:
         self._buffer = bytearray()
         self.user = user
         self.password = password
+        self.idle = False  # no request in flight: the connection can serve another query, or process
         try:
             params = _cstr("user") + _cstr(user) + _cstr("database") + _cstr(dbname) + b"\0"
             body = struct.pack(">i", 196608) + params
@@ -61,6 +66,14 @@ class Connection:
         except BaseException:
             self.sock.close()
             raise
+        self.idle = True
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, *, user: str, password: str) -> Connection:
+        """An idle, authenticated connection another process opened (server/lent.py)."""
+        conn = cls.__new__(cls)
+        conn.sock, conn._buffer, conn.user, conn.password, conn.idle = sock, bytearray(), user, password, True
+        return conn
 
     def __enter__(self) -> Connection:
         return self
@@ -143,6 +156,7 @@ class Connection:
     # ------------------------------------------------------------------ queries
     def query(self, sql: str) -> list[tuple[str | None, ...]]:
         """Run one simple query; the rows of its (last) result, as text."""
+        self.idle = False
         self._send(b"Q", _cstr(sql))
         rows: list[tuple[str | None, ...]] = []
         error: PgError | None = None
@@ -166,6 +180,7 @@ class Connection:
             elif kind == b"E":
                 error = self._error(body)
             elif kind == b"Z":
+                self.idle = not self._buffer
                 if error is not None:
                     raise error
                 return rows
