@@ -48,6 +48,34 @@ def test_a_served_command_answers_as_the_program_does(served: Served, tmp_path: 
     assert "/elsewhere/clikd.toml" in answers[2].stderr
 
 
+def test_the_caller_s_environment_replaces_the_server_s(served: Served, tmp_path: Path) -> None:
+    # The server was started by a caller with CLIKD_CONFIG set; a caller without it must not get it.
+    served.env["CLIKD_CONFIG"] = "/elsewhere/clikd.toml"
+    served.start()
+    env = {k: v for k, v in served.env.items() if k != "CLIKD_CONFIG"}
+
+    def run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CLIKD), "env.status"],
+            check=False,
+            cwd=tmp_path,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    here = run(CLIKD_SERVER="0")
+    before = len(served.commands())
+    there = run()
+    told = run(CLIKD_CONFIG="/elsewhere/clikd.toml")  # the same variable given: it is used
+    assert len(served.commands()) == before + 2, served.log()
+    assert there.returncode == here.returncode
+    assert there.stderr.splitlines()[:1] == here.stderr.splitlines()[:1], (there.stderr, here.stderr)
+    assert "/elsewhere" not in there.stderr + there.stdout
+    assert told.returncode == 3 and "/elsewhere/clikd.toml" in told.stderr, told.stderr
+
+
 def test_the_served_commands_import_nothing_the_server_had_not(served: Served, branches: Branches) -> None:
     # What a served command imports itself it pays for on every run: the server preloads it all.
     branch = branches.new(served.env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import contextlib
 import io
@@ -9,7 +10,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 import traceback
 from typing import Any, NoReturn
@@ -71,13 +71,15 @@ def become(conn: socket.socket, request: dict[str, Any], fds: list[int], closing
             os.dup2(fd, target)
             os.close(fd)
         env = {str(k): str(v) for k, v in request["env"].items()}
-        os.environ.clear()
-        os.environ.update(env)
+        for name in [n for n in os.environ if n not in env]:
+            del os.environ[name]
+        # each assignment is a putenv: only what differs from the server's (about 1 ms for all)
+        os.environ.update({k: v for k, v in env.items() if os.environ.get(k) != v})
         os.umask(int(request["umask"]))
         os.chdir(request["cwd"])
         sys.argv = [str(a) for a in request["argv"]]
         _streams(env)
-        threading.Thread(target=_watch, args=(conn,), name="clikd-caller", daemon=True).start()
+        _thread.start_new_thread(_watch, (conn,))  # not joined at exit; no wait for its first turn
         from tasks.program import main
 
         try:
@@ -93,6 +95,10 @@ def become(conn: socket.socket, request: dict[str, Any], fds: list[int], closing
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             _note_imports(log_fd, loaded)
+            # The status now, not after this process's teardown and the server's turn (4-5 ms);
+            # the server sends it again when it reaps, which matters only if this one did not arrive.
+            with contextlib.suppress(OSError):
+                conn.sendall(b"X%d\n" % (code & 0xFF))  # what the exit status will be
         finally:
             os._exit(code)
 
