@@ -307,7 +307,9 @@ def status(  # noqa: PLR0917  (Invoke flags)
                 # The next frame is taken first and drawn on the second: the screen changes a second
                 # apart, however long a snapshot takes (up to a second; a slower one is drawn at once).
                 view = view_of(take())
-                due = shown + 1.0
+                # a little under a second: waking and drawing run up to ~20 ms late on two busy
+                # cores, and a frame is promised at most a second after the last
+                due = shown + 0.98
                 time.sleep(max(0.0, due - time.monotonic()))
                 shown = max(due, time.monotonic())
                 live.update(view, refresh=True)

@@ -363,15 +363,27 @@ def phase_everyday(args: argparse.Namespace, results: dict[str, Any]) -> None:
     dc = ["docker", "compose", "-f", str(path)]
     run([*dc, "up", "-d", "--wait", "--wait-timeout", "300"])
     names = ("compose_up", "start", "compose_ps", "status", "status_json", "start_here", "status_here")
-    ways: dict[str, list[float]] = {k: [] for k in names}
+    ways: dict[str, list[float]] = {k: [] for k in (*names, "compose_version", "health_alone")}
     inside: dict[str, list[float]] = {"start": [], "status_json": []}
     for _ in range(2):  # warm-up
         run([*dc, "up", "-d", "--wait"])
         clikd("env.start", "--branch", branch)
         run([*dc, "ps"])
         clikd("env.status", "--branch", branch)
+    # What status waits on and compose ps does not ask: each service's own /health, all at once,
+    # fetched by curl (compiled, as compose is); and compose's start alone, for scale.
+    services = json.loads(clikd("env.status", "--branch", branch, "--json")[1])["services"]
+    health = [f"{s['url']}/health" for s in services if s.get("url")]
+    curl = shutil.which("curl")
+    fetch = [curl, "-s", "--parallel", "--parallel-immediate"] if curl else []
+    for url in health:
+        fetch += ["-o", os.devnull, url]
     for i in range(args.noop_runs):
         print(f"everyday round {i + 1}/{args.noop_runs}", file=sys.stderr)
+        if curl and health:
+            # answered fresh: the reference service keeps a /health answer for 0.5 s, and clikd's
+            # last probes (the previous round's in-process status) are over a second ago by now
+            ways["health_alone"].append(run(fetch)[0])
         ways["compose_up"].append(run([*dc, "up", "-d", "--wait"])[0])
         took, out = clikd("env.start", "--branch", branch, "--json")
         ways["start"].append(took)
@@ -383,6 +395,8 @@ def phase_everyday(args: argparse.Namespace, results: dict[str, Any]) -> None:
         inside["status_json"].append(float(json.loads(out)["seconds"]))
         ways["start_here"].append(clikd_here("env.start", "--branch", branch, "--json")[0])
         ways["status_here"].append(clikd_here("env.status", "--branch", branch)[0])
+        ways["compose_version"].append(run(["docker", "compose", "version"])[0])
+        time.sleep(1.0)  # for the next round's fresh /health answers
     results["everyday"] = {
         "compose": compose,
         "wall": ways,
@@ -464,6 +478,17 @@ def write_everyday(e: dict[str, Any], args: argparse.Namespace) -> None:
         f"| `clikd env.status --json` | {cell('status_json')} | {median(w['status_json']) / ps:.2f}x "
         f"| {runs('status_json')} |",
     ]
+    if w.get("health_alone"):
+        rows.append(
+            f"| the services' own `/health`, all at once, answered fresh (curl --parallel) "
+            f"| {cell('health_alone')} "
+            f"| {median(w['health_alone']) / ps:.2f}x | {runs('health_alone')} |"
+        )
+    if w.get("compose_version"):
+        rows.append(
+            f"| `docker compose version` (compose's start alone) | {cell('compose_version')} "
+            f"| {median(w['compose_version']) / ps:.2f}x | {runs('compose_version')} |"
+        )
     if w.get("start_here"):
         rows += [
             f"| `clikd env.start` (no-op), in-process (`CLIKD_SERVER=0`) | {cell('start_here')} "
