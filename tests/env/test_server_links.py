@@ -40,9 +40,22 @@ def _postgres(branch: str) -> Any:
 
 
 def _links(branch: str) -> list[int]:
-    """The backends connected to the branch's `postgres` database: env.status's links."""
+    """The backends connected to the branch's `postgres` database: env.status's links (and, for a
+    moment after a status, its probe's backend on its way out)."""
     with _postgres(branch) as conn:
         return [row[0] for row in conn.execute(HELD).fetchall()]
+
+
+def _one_link(branch: str) -> list[int]:
+    """The link, once it is the only backend left in the `postgres` database."""
+
+    def single() -> list[int]:
+        pids = _links(branch)
+        return pids if len(pids) == 1 else []
+
+    found = until("one link held", single)
+    assert isinstance(found, list)
+    return found
 
 
 def _keydb_clients(branch: str) -> set[str]:
@@ -80,13 +93,13 @@ def test_the_next_status_reads_on_the_links_the_last_one_left(served: Served, br
     assert _links(branch) == [], "no status ran yet"
 
     _status(served, branch)
-    held = until("the link to be held", lambda: _links(branch))
+    held = _one_link(branch)
     keydb = _keydb_clients(branch)
     assert len(keydb) == 1, keydb
 
     served.run("env.start", "--branch", branch)  # a command that borrows nothing leaves them be
     snap = _status(served, branch)
-    assert _links(branch) == held  # the same backend: no new connection was made
+    assert _one_link(branch) == held  # the same backend: no new connection was made
     assert _keydb_clients(branch) == keydb
     assert "databases" in _postgres_size(snap), _postgres_size(snap)
 
@@ -96,16 +109,15 @@ def test_a_link_the_server_closed_is_replaced(served: Served, branches: Branches
     served.start()
     assert served.run("env.start", "--branch", branch).returncode == 0
     _status(served, branch)
-    held = until("the link to be held", lambda: _links(branch))
-    assert isinstance(held, list) and len(held) == 1
+    held = _one_link(branch)
     with _postgres(branch) as conn:  # Postgres ends it, as a restart or an administrator would
         conn.execute("SELECT pg_terminate_backend(%s)", (held[0],))
     until("the backend to end", lambda: held[0] not in _links(branch))
 
     snap = _status(served, branch)
     assert "databases" in _postgres_size(snap), _postgres_size(snap)  # read on a new link, not failed
-    again = until("a new link to be held", lambda: _links(branch))
-    assert isinstance(again, list) and len(again) == 1 and again != held
+    again = _one_link(branch)
+    assert again != held
 
 
 def test_two_at_once_leave_one_link_and_no_command_leaves_one_in_process(
