@@ -73,6 +73,8 @@ class Client:
             if size < 0:
                 return None
             data = self.reader.read(size + 2)
+            if len(data) != size + 2:  # a short read is the end of the stream, not the value
+                raise RespError("the server closed the connection")
             return data[:-2]
         if kind == b"*":
             count = int(rest)

@@ -5,10 +5,10 @@
 
 One loop, one thread: accept a command, check that no module it loaded has changed on disk, fork,
 tell the caller the child's pid; on SIGCHLD, send each ended child's status to its caller (a child
-that ends normally has sent it itself, just before). Between
-commands it holds the idle database connections env.status hands back, for the next one (lent.py). It steps
-down (stops listening, lets its running commands finish, exits) when a module changed, on SIGTERM,
-or after ``CLIKD_SERVER_IDLE`` seconds (default 900) without a command.
+that ends normally has sent it itself, just before). Between commands it holds the idle database
+connections env.status hands back, for the next one (lent.py). It steps down (stops listening,
+lets its running commands finish, exits) when a module changed, on SIGTERM, or after
+``CLIKD_SERVER_IDLE`` seconds (default 900) without a command.
 """
 
 from __future__ import annotations

@@ -115,14 +115,13 @@ class Pool:
     def fileno(self) -> int:
         return self.receiver.fileno()
 
-    def receive(self) -> int:
-        """Take in every connection handed back since the last call; how many."""
-        count = 0
+    def receive(self) -> None:
+        """Take in every connection handed back since the last call."""
         while True:
             try:
                 data, fds, _, _ = socket.recv_fds(self.receiver, _MAX_KEY, 4)
             except (BlockingIOError, InterruptedError):
-                return count
+                return
             name = data.decode(errors="replace")
             for fd in fds[1:]:  # one per message is all a borrower sends
                 os.close(fd)
@@ -133,7 +132,6 @@ class Pool:
             if old is not None:  # two borrowers at once: one connection is enough
                 os.close(old[0])
             HELD[name] = (fds[0], time.monotonic())
-            count += 1
 
     def expire(self) -> None:
         now = time.monotonic()
@@ -142,14 +140,13 @@ class Pool:
                 del HELD[name]
                 os.close(fd)
 
-    def forked(self, argv: list[str]) -> bool:
-        """In the server, after forking the command ``argv``: whether it borrowed what was held."""
+    def forked(self, argv: list[str]) -> None:
+        """In the server, after forking the command ``argv``: a borrower has what was held now."""
         if not borrows(argv):
-            return False
+            return
         for fd, _ in HELD.values():
             os.close(fd)
         HELD.clear()
-        return True
 
     def in_child(self, argv: list[str]) -> None:
         """In the forked command: keep what was held when it borrows, close it when it does not."""

@@ -132,7 +132,7 @@ def work(
     stores = {name: comp for name, comp in components.items() if comp.role == "database"}
     kinds = {c.kind: c for c in stores.values()}
     # the migration files are read beside the first readings, not before the probes (5-9 ms)
-    reader = _Reader(session, {c.kind for c in stores.values()})
+    reader = _Reader(session, set(kinds))
     earlier, stored = status_db.earlier(ident, rates)
     if stored:  # runs in quick succession: only when no kept sample is old enough yet
         time.sleep(status_db.wait_s(earlier, time.time()))
